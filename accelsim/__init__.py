@@ -1,0 +1,10 @@
+"""accelsim: a tile-level, cycle-accurate discrete-event simulator of ML accelerators.
+
+Public API lives in :mod:`accelsim.api`::
+
+    from accelsim import api
+    result = api.run("archs/tpuv1.yaml", "gpt2-tiny")
+    print(result["total_cycles"], result["latency_s"])
+"""
+
+__version__ = "0.1.0"

@@ -66,6 +66,12 @@ class PartitionSpec(_Frozen):
 
     banks: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, description="bank indices")
     holds: list[Role] = Field(min_length=1, description="operand roles stored here")
+    read_energy_pj: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="override: energy per bank-width read in this partition (pJ)"
+    )
+    write_energy_pj: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="override: energy per bank-width write in this partition (pJ)"
+    )
 
 
 class SramSpec(_Frozen):
@@ -245,6 +251,21 @@ def semantic_problems(spec: ArchSpec) -> list[tuple[str, str]]:
                     f"(one of {pairs})",
                 )
             )
+    # Array instance names key per-unit stats and traces, so they must be unique.
+    named: dict[str, int] = {}
+    for gi, a in enumerate(spec.arrays):
+        base = a.name or f"sa{gi}"
+        insts = [base] if a.count == 1 else [f"{base}.{i}" for i in range(a.count)]
+        for inst in insts:
+            if inst in named and named[inst] != gi:
+                probs.append(
+                    (
+                        f"arrays[{gi}].name",
+                        f"array name '{inst}' is already used by arrays[{named[inst]}]",
+                    )
+                )
+                break
+            named[inst] = gi
     if probs:
         return probs
     # Minimal tile footprints: one array-sized tile, double-buffered, must fit its partition.

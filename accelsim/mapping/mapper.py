@@ -1,0 +1,543 @@
+"""Map an op graph onto an architecture: (Graph, ArchSpec, MappingOptions) -> Program.
+
+Pure and deterministic. The rules (also in docs/mapping.md):
+
+* **GEMM-like ops** (``linear``, ``matmul``, ``conv2d`` by im2col, and ``sdpa`` split per
+  head into QK^T, softmax and AV pieces) are tiled by :mod:`accelsim.mapping.tiling` and
+  spread over all array instances: output tiles are dealt to arrays in contiguous chunks
+  (so a weight block stays in the array's buffer across M tiles) and issued interleaved
+  across arrays. K tiles of one output tile run back to back on one array, accumulating in
+  the accumulator partition; only the last K tile writes the result.
+* **Vector ops** run on the vector unit in tiles sized to its input buffer.
+* **Layout ops**: reinterpreting ops (view, reshape, (un)squeeze, flatten, expand, slice,
+  select, split, alias, detach) are free: they only change the DMA descriptor. Reordering
+  ops (permute, transpose, t, contiguous, clone) are free when every consumer reached
+  through layout ops is a GEMM (the DMA reads the operand with a strided descriptor);
+  otherwise they cost a copy on the vector unit. ``cat``/``stack`` always cost a copy.
+* **Residency**: weights and graph inputs start in DRAM; graph outputs end in DRAM. Every
+  other activation stays on chip, in the first partition holding ``outputs``, when it fits
+  the resident budget (``resident_fraction`` of that partition) at the time it is produced
+  (liveness-based: a tensor's space is freed after its last consumer); otherwise it is
+  written to DRAM and re-read by each consumer.
+* ``--compat scalesim``: one tile per GEMM (per batch element) on the first array, SCALE-Sim
+  serial-fold timing, ideal memory (no transfers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from accelsim.arch.spec import PRECISION_BYTES, ArchSpec
+from accelsim.errors import MappingError
+from accelsim.mapping.program import MappedOp, Program, SramAccess, Tile, TimingMode, Transfer
+from accelsim.mapping.tiling import Buffers, choose_gemm_tile, split_range
+from accelsim.model import systolic
+from accelsim.model.vector import vector_cycles
+from accelsim.workload.ir import DTYPE_BYTES, Graph, Op
+
+FREE_VIEWS = frozenset(
+    {
+        "view", "reshape", "_unsafe_view", "unsqueeze", "squeeze", "flatten", "expand",
+        "slice", "select", "split", "split_with_sizes", "getitem", "alias", "detach",
+        "unflatten", "lift_fresh_copy", "_reshape_alias", "unbind", "chunk", "narrow",
+        "expand_as", "view_as",
+    }
+)
+REORDER_VIEWS = frozenset({"permute", "transpose", "t", "contiguous", "clone", "_to_copy", "copy"})
+
+#: IR kind -> vector-unit cost kind.
+VECTOR_KINDS: dict[str, str] = {
+    "add": "add", "sub": "add", "mul": "mul", "div": "div", "neg": "add", "relu": "relu",
+    "gelu": "gelu", "exp": "exp", "tanh": "exp", "sigmoid": "exp", "sqrt": "rsqrt",
+    "rsqrt": "rsqrt", "pow": "mul", "clamp": "compare", "where": "compare",
+    "masked_fill": "compare", "compare": "compare", "logical": "compare", "cast": "copy",
+    "softmax": "softmax", "layer_norm": "layer_norm", "reduce": "reduce", "topk": "topk",
+    "embedding": "gather", "gather": "gather", "scatter": "gather", "copy": "copy",
+    "sign": "compare", "abs": "compare", "heaviside": "compare", "maximum": "compare",
+    "minimum": "compare",
+}
+GEMM_KINDS = ("linear", "matmul", "conv2d", "sdpa")
+SUPPORTED = sorted(set(VECTOR_KINDS) | set(GEMM_KINDS) | {"view", "const"})
+
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """Knobs of the mapping policy (a separate input from the architecture)."""
+
+    mode: TimingMode = "pipelined"
+    resident_fraction: float = 0.5
+    max_tile_m: int = 1024
+    tile_n_folds: int = 4
+    tile_k_folds: int = 8
+    max_vector_tile_elems: int = 1 << 20
+    sparse_decoder: bool = False  # TopK SAE decoder gathers only active rows (see workloads)
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+class Mapper:
+    """Builds a :class:`Program`; use :func:`map_graph`."""
+
+    def __init__(self, graph: Graph, arch: ArchSpec, opts: MappingOptions) -> None:
+        self.g = graph
+        self.arch = arch
+        self.opts = opts
+        self.arrays = arch.array_instances()
+        a0 = arch.arrays[0]
+        self.elem = PRECISION_BYTES[a0.precision]
+        self.acc = PRECISION_BYTES[a0.acc_precision]
+        sram = arch.sram
+        self.p_in = sram.partition_for("inputs")
+        self.p_w = sram.partition_for("weights")
+        self.p_out = sram.partition_for("outputs")
+        self.p_acc = sram.partition_for("accumulators")
+        n_users = len(self.arrays) + 1  # arrays + vector unit share the operand buffers
+        self.buffers = self._buffers(len(self.arrays))
+        self.vec_buffers = self._buffers(n_users)
+        out_bytes = sum(
+            sram.partition_bytes(n) for n, p in sram.partitions.items() if "outputs" in p.holds
+        )
+        self.resident_budget = int(out_bytes * opts.resident_fraction)
+        self.ops: list[MappedOp] = []
+        self.tiles: list[Tile] = []
+        self.base: dict[str, str] = {}
+        self.producer: dict[str, tuple[int, ...]] = {}
+        self.resident: set[str] = set()
+        self.live = 0
+        self.slot: dict[str, int] = {}
+        self.consumers = graph.consumers()
+        self.last_use: dict[str, int] = {}
+        self.notes: list[str] = []
+        self.resident_ever: set[str] = set()
+        self._pinned: set[str] = set()
+
+    # ------------------------------------------------------------------ sizes
+    def _buffers(self, users: int) -> Buffers:
+        sram = self.arch.sram
+        frac = 1.0 - self.opts.resident_fraction
+
+        def share(role: str, double: bool) -> int:
+            pname = sram.partition_for(role)  # type: ignore[arg-type]
+            p = sram.partitions[pname]
+            roles = [r for r in p.holds if r != "accumulators" or role == "accumulators"]
+            cap = sram.partition_bytes(pname)
+            if "outputs" in p.holds:
+                cap = int(cap * frac)
+            per = cap // max(1, len(roles)) // users
+            return per // 2 if double else per
+
+        return Buffers(
+            inputs=share("inputs", True),
+            weights=share("weights", True),
+            outputs=share("outputs", True),
+            accumulators=share("accumulators", False),
+        )
+
+    def tbytes(self, name: str) -> int:
+        t = self.g.tensors[name]
+        if t.dtype.startswith(("float", "bfloat")):
+            return t.numel * self.elem
+        return t.numel * min(DTYPE_BYTES.get(t.dtype, 4), 4)
+
+    def root(self, name: str) -> str:
+        while name in self.base:
+            name = self.base[name]
+        return name
+
+    def _next_slot(self, unit: str) -> int:
+        s = self.slot.get(unit, 0)
+        self.slot[unit] = s + 1
+        return s % 2
+
+    # ------------------------------------------------------------------ liveness
+    def _plan_liveness(self) -> None:
+        for i, op in enumerate(self.g.ops):
+            for t in op.inputs:
+                self.last_use[self.root(t)] = i
+        for o in self.g.outputs:
+            self.last_use[self.root(o)] = len(self.g.ops) + 1
+
+    def _place(self, tensor: str) -> None:
+        """Decide whether a freshly produced activation stays on chip."""
+        if tensor in self.g.outputs:
+            return
+        nb = self.tbytes(tensor)
+        if self.live + nb <= self.resident_budget:
+            self.resident.add(tensor)
+            self.resident_ever.add(tensor)
+            self.live += nb
+
+    def _free_dead(self, i: int) -> None:
+        for t in list(self.resident):
+            if self.last_use.get(t, -1) <= i and t not in self._pinned:
+                self.resident.discard(t)
+                self.live -= self.tbytes(t)
+
+    # ------------------------------------------------------------------ helpers
+    def deps_of(self, op: Op) -> tuple[int, ...]:
+        d: set[int] = set()
+        for t in op.inputs:
+            d.update(self.producer.get(self.root(t), ()))
+            d.update(self.producer.get(t, ()))
+        return tuple(sorted(d))
+
+    def add_op(self, **kw: object) -> int:
+        idx = len(self.ops)
+        self.ops.append(MappedOp(index=idx, **kw))  # type: ignore[arg-type]
+        return idx
+
+    def on_chip(self, t: str) -> bool:
+        r = self.root(t)
+        tk = self.g.tensors[r].kind
+        return r in self.resident or tk == "const"
+
+    def _is_gemm_only_consumed(self, t: str, seen: set[str] | None = None) -> bool:
+        seen = seen or set()
+        if t in seen:
+            return True
+        seen.add(t)
+        cons = self.consumers.get(t, [])
+        if not cons or t in self.g.outputs:
+            return False
+        for c in cons:
+            if c.kind in GEMM_KINDS:
+                continue
+            if c.kind == "view" and str(c.attrs.get("op", "")) in FREE_VIEWS | REORDER_VIEWS:
+                if not all(self._is_gemm_only_consumed(o, seen) for o in c.outputs):
+                    return False
+                continue
+            return False
+        return True
+
+    # ------------------------------------------------------------------ main
+    def run(self) -> Program:
+        # Alias pass first (so liveness sees bases).
+        self.copy_views: set[str] = set()
+        for op in self.g.ops:
+            if op.kind == "view":
+                vop = str(op.attrs.get("op", "view"))
+                if vop in FREE_VIEWS or (
+                    vop in REORDER_VIEWS and all(self._is_gemm_only_consumed(o) for o in op.outputs)
+                ):
+                    for o in op.outputs:
+                        if op.inputs:
+                            self.base[o] = self.root(op.inputs[0])
+                else:
+                    self.copy_views.add(op.name)
+        self._plan_liveness()
+        for i, op in enumerate(self.g.ops):
+            self.map_op(op)
+            self._free_dead(i)
+        return Program(
+            arch=self.arch.name,
+            mode=self.opts.mode,
+            ops=tuple(self.ops),
+            tiles=tuple(self.tiles),
+            resident=frozenset(self.resident_ever),
+            notes=tuple(self.notes),
+        )
+
+    def map_op(self, op: Op) -> None:
+        k = op.kind
+        if k == "const":
+            idx = self.add_op(name=op.name, ir_op=op.name, kind=k, module=op.module, unit="none",
+                              deps=(), note="constant (generated on chip)")
+            for o in op.outputs:
+                self.producer[o] = (idx,)
+            return
+        if k == "view" and op.name not in self.copy_views:
+            idx = self.add_op(name=op.name, ir_op=op.name, kind=k, module=op.module, unit="none",
+                              deps=self.deps_of(op), note=f"free {op.attrs.get('op', 'view')}")
+            for o in op.outputs:
+                self.producer[o] = (idx,)
+            return
+        if self.opts.mode == "scalesim" and k not in GEMM_KINDS:
+            raise MappingError(
+                f"{op.where()}: --compat scalesim models systolic GEMMs only; "
+                f"this workload has a {k} op (use the default timing mode)"
+            )
+        if k in ("linear", "matmul", "conv2d"):
+            self.map_gemm(op)
+        elif k == "sdpa":
+            self.map_sdpa(op)
+        elif k in VECTOR_KINDS or k == "view":
+            self.map_vector(op)
+        else:
+            raise MappingError(
+                f"{op.where()}: cannot be mapped; supported op kinds: {', '.join(SUPPORTED)}"
+            )
+
+    # ------------------------------------------------------------------ GEMM
+    def gemm_dims(self, op: Op) -> tuple[int, int, int, int, str, str]:
+        """(batch, M, N, K, A tensor, B tensor) of a GEMM-like op."""
+        T = self.g.tensors
+        if op.kind == "linear":
+            x, w = T[op.inputs[0]], T[op.inputs[1]]
+            K = x.shape[-1]
+            N = w.shape[0]
+            M = math.prod(x.shape[:-1])
+            return 1, M, N, K, op.inputs[0], op.inputs[1]
+        if op.kind == "matmul":
+            a, b = T[op.inputs[0]], T[op.inputs[1]]
+            out = T[op.outputs[0]]
+            if len(a.shape) < 1 or len(b.shape) < 1:
+                raise MappingError(f"{op.where()}: matmul of a scalar")
+            K = a.shape[-1]
+            M = a.shape[-2] if len(a.shape) >= 2 else 1
+            N = out.shape[-1] if len(b.shape) >= 2 else 1
+            batch = math.prod(out.shape[:-2]) if len(out.shape) > 2 else 1
+            if len(b.shape) <= 2 and batch > 1:  # weight-like B: fold batch into M
+                M, batch = M * batch, 1
+            return batch, M, N, K, op.inputs[0], op.inputs[1]
+        if op.kind == "conv2d":
+            x, w = T[op.inputs[0]], T[op.inputs[1]]
+            out = T[op.outputs[0]]
+            g = int(op.attrs.get("groups", 1) or 1)
+            nb, F, Ho, Wo = out.shape
+            _, Cg, R, S = w.shape
+            return g, nb * Ho * Wo, F // g, Cg * R * S, op.inputs[0], op.inputs[1]
+        raise MappingError(f"{op.where()}: not a GEMM")
+
+    def map_gemm(self, op: Op) -> None:
+        batch, M, N, K, a, b = self.gemm_dims(op)
+        out = op.outputs[0]
+        self._place(out)
+        deps = self.deps_of(op)
+        idx = self.emit_gemm(
+            name=op.name, ir_op=op.name, kind=op.kind, module=op.module, deps=deps,
+            batch=batch, M=M, N=N, K=K, a=a, b=b, out=out,
+            a_bytes=self.tbytes(a) if op.kind == "conv2d" else None,
+        )
+        for o in op.outputs:
+            self.producer[o] = (idx,)
+
+    def emit_gemm(
+        self, *, name: str, ir_op: str, kind: str, module: str, deps: tuple[int, ...],
+        batch: int, M: int, N: int, K: int, a: str, b: str, out: str,
+        a_bytes: int | None = None, note: str = "",
+        a_on_chip: bool | None = None, b_on_chip: bool | None = None, out_on_chip: bool | None = None,
+    ) -> int:
+        e, acc = self.elem, self.acc
+        a_res = self.on_chip(a) if a_on_chip is None else a_on_chip
+        b_res = self.on_chip(b) if b_on_chip is None else b_on_chip
+        o_res = (self.root(out) in self.resident) if out_on_chip is None else out_on_chip
+        first = len(self.tiles)
+        idx = len(self.ops)
+        macs = batch * M * N * K
+        if self.opts.mode == "scalesim":
+            inst, spec = self.arrays[0]
+            for bi in range(batch):
+                cyc = systolic.scalesim_serial_cycles(spec.dataflow, M, N, K, spec.rows, spec.cols)
+                self.tiles.append(Tile(id=len(self.tiles), op=idx, unit=inst, compute_cycles=cyc,
+                                       slot=0, macs=M * N * K, dims=(M, N, K)))
+            self.add_op(name=name, ir_op=ir_op, kind=kind, module=module, unit="array", deps=deps,
+                        tiles=(first, len(self.tiles)), macs=macs, gemm=(batch, M, N, K),
+                        note=note or "scalesim compat: one serial tile")
+            return idx
+        a0 = self.arrays[0][1]
+        ts = choose_gemm_tile(M, N, K, a0.rows, a0.cols, elem_bytes=e, acc_bytes=acc,
+                              buffers=self.buffers, n_arrays=len(self.arrays) * 1,
+                              max_tile_m=self.opts.max_tile_m, tile_n_folds=self.opts.tile_n_folds,
+                              tile_k_folds=self.opts.tile_k_folds, a_resident=a_res)
+        out_tiles = [(bi, no, ns, mo, ms) for bi in range(batch)
+                     for no, ns in split_range(N, ts.n) for mo, ms in split_range(M, ts.m)]
+        ksplit = split_range(K, ts.k)
+        n_arr = len(self.arrays)
+        chunk = -(-len(out_tiles) // n_arr)
+        per_array: list[list[Tile]] = []
+        a_total = a_bytes if a_bytes is not None else batch * M * K * e
+        for ai in range(n_arr):
+            inst, spec = self.arrays[ai]
+            R, C, df = spec.rows, spec.cols, spec.dataflow
+            mine = out_tiles[ai * chunk:(ai + 1) * chunk]
+            seq: list[Tile] = []
+            last_b: tuple[int, int, int] | None = None
+            for bi, no, ns, mo, ms in mine:
+                for kj, (ko, ks) in enumerate(ksplit):
+                    slot = self._next_slot(inst)
+                    loads: list[Transfer] = []
+                    sram: list[SramAccess] = []
+                    words = systolic.sram_operand_words(df, ms, ns, ks, R, C)
+                    # A operand (inputs)
+                    a_tile_bytes = ms * ks * e
+                    if a_res:
+                        sram.append(SramAccess(self.p_out, words["inputs"] * e, False, -1))
+                    else:
+                        # scale for conv (im2col'd A is read from a smaller input tensor)
+                        ld = a_tile_bytes if a_bytes is None else max(1, a_total * ms * ks // max(1, batch * M * K))
+                        loads.append(Transfer(a, ld, self.p_in, "load"))
+                        sram.append(SramAccess(self.p_in, words["inputs"] * e, False, slot))
+                    # B operand (weights / stationary operand)
+                    bkey = (bi, no, ko)
+                    if b_res:
+                        sram.append(SramAccess(self.p_out, words["weights"] * e, False, -1))
+                    else:
+                        if not (len(ksplit) == 1 and last_b == bkey):
+                            loads.append(Transfer(b, ks * ns * e, self.p_w, "load"))
+                        sram.append(SramAccess(self.p_w, words["weights"] * e, False, slot))
+                        last_b = bkey
+                    # partial sums in the accumulators
+                    last_k = kj == len(ksplit) - 1
+                    # Partial sums go through the accumulators; an os array holds its
+                    # outputs in the PEs, so its last K tile writes straight to outputs.
+                    if not (df == "os" and last_k):
+                        sram.append(SramAccess(self.p_acc, words["outputs"] * acc, True, -1))
+                    if kj > 0:
+                        sram.append(SramAccess(self.p_acc, ms * ns * acc, False, -1))
+                    stores: list[Transfer] = []
+                    if last_k:
+                        if df != "os":
+                            sram.append(SramAccess(self.p_acc, ms * ns * acc, False, -1))
+                        if o_res:
+                            sram.append(SramAccess(self.p_out, ms * ns * e, True, -1))
+                        else:
+                            sram.append(SramAccess(self.p_out, ms * ns * e, True, slot))
+                            stores.append(Transfer(out, ms * ns * e, self.p_out, "store"))
+                    cyc = systolic.gemm_cycles(df, ms, ns, ks, R, C, "pipelined")
+                    seq.append(Tile(id=-1, op=idx, unit=inst, compute_cycles=cyc, slot=slot,
+                                    loads=tuple(loads), stores=tuple(stores), sram=tuple(sram),
+                                    macs=ms * ns * ks, dims=(ms, ns, ks)))
+            per_array.append(seq)
+        # Interleave issue order across arrays so in-order issue keeps all arrays busy.
+        longest = max((len(s) for s in per_array), default=0)
+        for j in range(longest):
+            for s in per_array:
+                if j < len(s):
+                    t = s[j]
+                    self.tiles.append(Tile(**{**t.__dict__, "id": len(self.tiles)}))
+        self.add_op(name=name, ir_op=ir_op, kind=kind, module=module, unit="array", deps=deps,
+                    tiles=(first, len(self.tiles)), macs=macs, gemm=(batch, M, N, K),
+                    note=note or f"tile {ts.m}x{ts.n}x{ts.k}")
+        return idx
+
+    # ------------------------------------------------------------------ SDPA
+    def map_sdpa(self, op: Op) -> None:
+        T = self.g.tensors
+        q, k, v = (T[n] for n in op.inputs[:3])
+        *bq, L, D = q.shape
+        S = k.shape[-2]
+        Dv = v.shape[-1]
+        BH = math.prod(bq) if bq else 1
+        groups = min(BH, 64)
+        per = -(-BH // groups)
+        out = op.outputs[0]
+        self._place(out)
+        deps = self.deps_of(op)
+        finals: list[int] = []
+        o_res = self.root(out) in self.resident
+        q_res = self.on_chip(op.inputs[0])
+        k_res = self.on_chip(op.inputs[1])
+        v_res = self.on_chip(op.inputs[2])
+        p_bytes = per * L * S * self.elem
+        for gi in range(groups):
+            hb = min(per, BH - gi * per)
+            if hb <= 0:
+                break
+            p_res = self.live + p_bytes <= self.resident_budget
+            pname = f"{op.name}.g{gi}.p"
+            i_qk = self.emit_gemm(
+                name=f"{op.name}.g{gi}.qk", ir_op=op.name, kind="sdpa.qk", module=op.module,
+                deps=deps, batch=hb, M=L, N=S, K=D, a=op.inputs[0], b=op.inputs[1], out=pname,
+                a_on_chip=q_res, b_on_chip=k_res, out_on_chip=p_res, note="QK^T",
+            )
+            i_sm = self.emit_vector(
+                name=f"{op.name}.g{gi}.softmax", ir_op=op.name, kind="sdpa.softmax",
+                module=op.module, deps=(i_qk,), vkind="softmax", elems=hb * L * S,
+                in_bytes=[(pname, hb * L * S * self.elem, p_res)],
+                out_tensor=pname, out_bytes=hb * L * S * self.elem, out_res=p_res,
+            )
+            i_av = self.emit_gemm(
+                name=f"{op.name}.g{gi}.av", ir_op=op.name, kind="sdpa.av", module=op.module,
+                deps=(i_sm,), batch=hb, M=L, N=Dv, K=S, a=pname, b=op.inputs[2], out=out,
+                a_on_chip=p_res, b_on_chip=v_res, out_on_chip=o_res, note="P.V",
+            )
+            finals.append(i_av)
+        for o in op.outputs:
+            self.producer[o] = tuple(finals)
+
+    # ------------------------------------------------------------------ vector
+    def map_vector(self, op: Op) -> None:
+        T = self.g.tensors
+        vkind = VECTOR_KINDS.get(op.kind, "copy")
+        if op.kind == "view":
+            vkind = "copy"
+        outs = [o for o in op.outputs]
+        for o in outs:
+            self._place(o)
+        ins: list[tuple[str, int, bool]] = []
+        if op.kind == "embedding":
+            w, ix = op.inputs[0], op.inputs[1]
+            rows = T[ix].numel
+            d = T[w].shape[-1]
+            ins.append((w, rows * d * self.elem, self.on_chip(w)))
+            ins.append((ix, self.tbytes(ix), self.on_chip(ix)))
+            elems = rows * d
+        else:
+            for t in op.inputs:
+                ins.append((t, self.tbytes(t), self.on_chip(t)))
+            elems = max([T[o].numel for o in outs] + [T[t].numel for t in op.inputs if T[t].kind != "weight"] or [1])
+            if op.kind in ("reduce", "topk", "layer_norm", "softmax"):
+                elems = max(T[t].numel for t in op.inputs[:1]) if op.inputs else elems
+        out_b = sum(self.tbytes(o) for o in outs)
+        out_res = all(self.root(o) in self.resident for o in outs)
+        idx = self.emit_vector(name=op.name, ir_op=op.name, kind=op.kind, module=op.module,
+                               deps=self.deps_of(op), vkind=vkind, elems=elems, in_bytes=ins,
+                               out_tensor=outs[0], out_bytes=out_b, out_res=out_res)
+        for o in outs:
+            self.producer[o] = (idx,)
+
+    def emit_vector(
+        self, *, name: str, ir_op: str, kind: str, module: str, deps: tuple[int, ...],
+        vkind: str, elems: int, in_bytes: list[tuple[str, int, bool]],
+        out_tensor: str, out_bytes: int, out_res: bool,
+    ) -> int:
+        idx = len(self.ops)
+        first = len(self.tiles)
+        vs = self.arch.vector
+        if self.opts.mode == "scalesim":
+            raise MappingError(f"op '{name}' in module '{module or '<top>'}': --compat scalesim models systolic GEMMs only")
+        total_in = sum(b for _, b, res in in_bytes if not res)
+        cap = max(1, min(self.vec_buffers.inputs, self.vec_buffers.outputs))
+        n_tiles = max(1, -(-max(total_in, out_bytes) // cap), -(-elems // self.opts.max_vector_tile_elems))
+        n_tiles = min(n_tiles, max(1, elems))
+        for ti in range(n_tiles):
+            lo = elems * ti // n_tiles
+            hi = elems * (ti + 1) // n_tiles
+            ne = hi - lo
+            frac_num, frac_den = ne, max(1, elems)
+            slot = self._next_slot("vector")
+            loads: list[Transfer] = []
+            sram: list[SramAccess] = []
+            for t, b, res in in_bytes:
+                tb = b * frac_num // frac_den
+                if tb <= 0:
+                    continue
+                if res:
+                    sram.append(SramAccess(self.p_out, tb, False, -1))
+                else:
+                    loads.append(Transfer(t, tb, self.p_in, "load"))
+                    sram.append(SramAccess(self.p_in, tb, False, slot))
+            ob = out_bytes * frac_num // frac_den
+            stores: list[Transfer] = []
+            if ob > 0:
+                if out_res:
+                    sram.append(SramAccess(self.p_out, ob, True, -1))
+                else:
+                    sram.append(SramAccess(self.p_out, ob, True, slot))
+                    stores.append(Transfer(out_tensor, ob, self.p_out, "store"))
+            cyc = vector_cycles(ne, vs.lanes, vs.cost(vkind), vs.pipeline_latency_cycles)
+            self.tiles.append(Tile(id=len(self.tiles), op=idx, unit="vector", compute_cycles=cyc,
+                                   slot=slot, loads=tuple(loads), stores=tuple(stores),
+                                   sram=tuple(sram), dims=(ne,), vector_kind=vkind, vector_elems=ne))
+        self.add_op(name=name, ir_op=ir_op, kind=kind, module=module, unit="vector", deps=deps,
+                    tiles=(first, len(self.tiles)), note=f"{n_tiles} vector tiles ({vkind})")
+        return idx
+
+
+def map_graph(graph: Graph, arch: ArchSpec, opts: MappingOptions | None = None) -> Program:
+    """Map ``graph`` onto ``arch``. Raises :class:`MappingError` naming any unmappable op."""
+    m = Mapper(graph, arch, opts or MappingOptions())
+    prog = m.run()
+    return prog

@@ -1,0 +1,87 @@
+"""The mapped program: what the sequencer issues and the units execute.
+
+A :class:`Program` is the output of mapping: a list of :class:`MappedOp` (one per scheduled
+piece of an IR op, in issue order) and a flat list of :class:`Tile` commands. Every duration
+in it comes from :mod:`accelsim.model` (pure formulas); the simulator only sequences them and
+adds contention. Everything here is plain, immutable data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+TimingMode = Literal["pipelined", "scalesim"]
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One DMA transfer between DRAM and an SRAM partition (``load``: DRAM -> SRAM)."""
+
+    tensor: str
+    nbytes: int
+    partition: str
+    direction: Literal["load", "store"]
+
+
+@dataclass(frozen=True)
+class SramAccess:
+    """Bytes read or written in a partition by a compute unit while it computes a tile.
+
+    ``region`` is the double-buffer region index (``-1`` = the resident-activation area,
+    which is bandwidth-checked against the whole partition).
+    """
+
+    partition: str
+    nbytes: int
+    write: bool
+    region: int = -1
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One command: load operands, compute on one unit, store results."""
+
+    id: int
+    op: int  # index into Program.ops
+    unit: str  # array instance name (e.g. "sa0.1") or "vector"
+    compute_cycles: int  # ideal cycles on the unit (formula), before bank-bandwidth limits
+    slot: int  # double-buffer slot on its unit (0/1)
+    loads: tuple[Transfer, ...] = ()
+    stores: tuple[Transfer, ...] = ()
+    sram: tuple[SramAccess, ...] = ()
+    macs: int = 0
+    dims: tuple[int, ...] = ()  # (m, n, k) for array tiles, (elements,) for vector tiles
+    vector_kind: str = ""  # vector cost kind, for vector tiles
+    vector_elems: int = 0
+
+
+@dataclass(frozen=True)
+class MappedOp:
+    """A scheduled piece of an IR op (an SDPA op becomes several: per head QK^T, softmax, AV)."""
+
+    index: int
+    name: str  # IR op name (with a suffix for pieces, e.g. "sdpa_3.h0.qk")
+    ir_op: str
+    kind: str
+    module: str
+    unit: str  # "array", "vector" or "none" (free layout op)
+    deps: tuple[int, ...]
+    tiles: tuple[int, int] = (0, 0)  # [start, end) into Program.tiles
+    macs: int = 0
+    gemm: tuple[int, int, int, int] = (0, 0, 0, 0)  # (batch, M, N, K) for GEMM pieces
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Program:
+    arch: str
+    mode: TimingMode
+    ops: tuple[MappedOp, ...]
+    tiles: tuple[Tile, ...]
+    resident: frozenset[str] = field(default_factory=frozenset)  # tensors kept on chip
+    notes: tuple[str, ...] = ()
+
+    @property
+    def total_macs(self) -> int:
+        return sum(o.macs for o in self.ops)

@@ -1,0 +1,109 @@
+"""GEMM tile-size selection: pure, deterministic functions.
+
+Policy (documented in docs/mapping.md): start from a target tile of
+``Mt = min(M, max_tile_m)``, ``Nt = min(N, tile_n_folds * C)``, ``Kt = min(K, tile_k_folds * R)``
+(N and K tiles in whole array folds), then shrink the dimension that most reduces the
+footprint until every operand tile fits its per-array buffer (inputs and weights and
+outputs double-buffered, accumulators single). Finally split further until there are at
+least as many output tiles as arrays, so every array gets work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelsim.errors import MappingError
+
+
+@dataclass(frozen=True)
+class Buffers:
+    """Per-array, per-slot buffer capacities (bytes) for each operand role."""
+
+    inputs: int
+    weights: int
+    outputs: int
+    accumulators: int
+
+
+@dataclass(frozen=True)
+class TileShape:
+    m: int
+    n: int
+    k: int
+
+
+def _round_down(x: int, q: int) -> int:
+    return max(q, (x // q) * q)
+
+
+def choose_gemm_tile(
+    M: int,
+    N: int,
+    K: int,
+    R: int,
+    C: int,
+    *,
+    elem_bytes: int,
+    acc_bytes: int,
+    buffers: Buffers,
+    n_arrays: int = 1,
+    max_tile_m: int = 1024,
+    tile_n_folds: int = 4,
+    tile_k_folds: int = 8,
+    a_resident: bool = False,
+) -> TileShape:
+    """Pick an (m, n, k) tile for an M x N x K GEMM on R x C arrays.
+
+    ``a_resident``: the A operand is already on chip, so it needs no input buffer.
+    Raises :class:`MappingError` when even a single fold does not fit.
+    """
+    m = min(M, max_tile_m)
+    n = min(N, tile_n_folds * C)
+    k = min(K, tile_k_folds * R)
+
+    def fits(m: int, n: int, k: int) -> bool:
+        return (
+            (a_resident or m * k * elem_bytes <= buffers.inputs)
+            and k * n * elem_bytes <= buffers.weights
+            and m * n * acc_bytes <= buffers.accumulators
+            and m * n * elem_bytes <= buffers.outputs
+        )
+
+    while not fits(m, n, k):
+        # Shrink whichever dimension is largest relative to its floor.
+        cand = []
+        if m > 1:
+            cand.append((m / 1, "m"))
+        if n > C:
+            cand.append((n / C, "n"))
+        if k > R:
+            cand.append((k / R, "k"))
+        if not cand:
+            raise MappingError(
+                f"a {m}x{n}x{k} GEMM tile does not fit the SRAM buffers "
+                f"(inputs {buffers.inputs} B, weights {buffers.weights} B, "
+                f"accumulators {buffers.accumulators} B, outputs {buffers.outputs} B per array)"
+            )
+        _, dim = max(cand)
+        if dim == "m":
+            m = max(1, m // 2)
+        elif dim == "n":
+            n = _round_down(n // 2, C) if n // 2 >= C else C
+            n = min(n, N)
+        else:
+            k = _round_down(k // 2, R) if k // 2 >= R else R
+            k = min(k, K)
+    # Give every array work where the GEMM allows it.
+    while n_arrays > 1 and -(-M // m) * -(-N // n) < n_arrays:
+        if n > C:
+            n = min(N, _round_down(n // 2, C))
+        elif m > 1:
+            m = max(1, m // 2)
+        else:
+            break
+    return TileShape(m, n, k)
+
+
+def split_range(total: int, step: int) -> list[tuple[int, int]]:
+    """[(offset, size)] chunks of ``step`` covering ``total`` (last one partial)."""
+    return [(o, min(step, total - o)) for o in range(0, total, step)]

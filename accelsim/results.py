@@ -1,0 +1,198 @@
+"""RunResult: the stable, deterministic record of one simulation.
+
+``RunResult.data`` is what ``result.json`` holds (top-level keys are a public contract:
+``total_cycles``, ``latency_s``, ``units``, ``array_utilization``, ``dram_read_bytes``,
+``dram_write_bytes``, ``sram``, ``bank_conflict_stall_cycles``, ``dma_stall_cycles``, ``ops``,
+...). No wall-clock values go in it, so two runs give byte-identical JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from accelsim import __version__
+from accelsim.arch.spec import ArchSpec
+from accelsim.mapping.program import Program
+from accelsim.sim.engine import SimOutput
+from accelsim.workload.ir import Graph
+
+OPS_COLUMNS = [
+    "name", "ir_op", "kind", "module", "unit", "start_cycle", "end_cycle", "cycles",
+    "macs", "dram_bytes", "utilization", "tiles", "note",
+]
+
+
+def _r(x: float) -> float:
+    """Round to 10 significant digits: stable JSON, no spurious float noise."""
+    return float(f"{float(x):.10g}")
+
+
+@dataclass
+class RunResult:
+    data: dict[str, Any]
+    program: Program | None = field(default=None, repr=False)
+    sim: SimOutput | None = field(default=None, repr=False)
+    graph: Graph | None = field(default=None, repr=False)
+    arch: ArchSpec | None = field(default=None, repr=False)
+
+    def __getitem__(self, k: str) -> Any:
+        return self.data[k]
+
+    def to_json(self) -> str:
+        return json.dumps(self.data, indent=2, sort_keys=False) + "\n"
+
+    def ops_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.data["ops"], columns=OPS_COLUMNS)
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        d = Path(out_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        rj = d / "result.json"
+        rj.write_text(self.to_json())
+        oc = d / "ops.csv"
+        self.ops_frame().to_csv(oc, index=False, lineterminator="\n")
+        return [rj, oc]
+
+
+TIMELINE_BINS = 100
+
+
+def _binned(intervals: list[tuple[int, int]], total: int, bins: int = TIMELINE_BINS, width: int = 1) -> list[float]:
+    """Busy fraction of ``width`` parallel servers in each of ``bins`` equal time bins."""
+    if total <= 0:
+        return [0.0] * bins
+    acc = [0.0] * bins
+    size = total / bins
+    for s, e in intervals:
+        if e <= s:
+            continue
+        b0 = min(bins - 1, int(s / size))
+        b1 = min(bins - 1, int((e - 1) / size))
+        for b in range(b0, b1 + 1):
+            lo = max(s, b * size)
+            hi = min(e, (b + 1) * size)
+            if hi > lo:
+                acc[b] += hi - lo
+    return [_r(min(1.0, a / (size * width))) for a in acc]
+
+
+def build_result(
+    program: Program,
+    sim: SimOutput,
+    arch: ArchSpec,
+    graph: Graph,
+    options: dict[str, Any],
+) -> RunResult:
+    total = sim.total_cycles + sim.compat_offset
+    denom = max(1, sim.total_cycles)
+    units: dict[str, dict[str, Any]] = {}
+    peak = arch.peak_macs_per_cycle
+    macs = sum(a.macs for a in sim.arrays)
+    for a in sim.arrays:
+        units[a.name] = {
+            "kind": "systolic_array",
+            "shape": f"{a.spec.rows}x{a.spec.cols}",
+            "dataflow": a.spec.dataflow,
+            "busy_cycles": a.busy_cycles,
+            "utilization": _r(a.busy_cycles / denom),
+            "mac_utilization": _r(a.macs / (a.pes * denom)),
+            "tiles": a.tiles,
+            "macs": a.macs,
+        }
+    v = sim.vector
+    units["vector"] = {
+        "kind": "vector",
+        "busy_cycles": v.busy_cycles,
+        "utilization": _r(v.busy_cycles / denom),
+        "tiles": v.tiles,
+        "elements": v.elements,
+    }
+    n_dma = arch.controller.dma.engines
+    units["dma"] = {
+        "kind": "dma",
+        "engines": n_dma,
+        "busy_cycles": sim.dma.busy_cycles,
+        "utilization": _r(sim.dma.busy_cycles / (denom * n_dma)),
+        "transfers": sim.stats.dma_transfers,
+    }
+    for c, busy in enumerate(sim.dram.busy_cycles):
+        units[f"dram.ch{c}"] = {"kind": "dram_channel", "busy_cycles": busy, "utilization": _r(busy / denom)}
+    units["sequencer"] = {"kind": "sequencer", "commands": sim.stats.commands,
+                          "busy_cycles": sim.stats.commands * (0 if program.mode == "scalesim" else arch.controller.sequencer.issue_cycles)}
+    units["sequencer"]["utilization"] = _r(units["sequencer"]["busy_cycles"] / denom)
+
+    ideal = sum(a.ideal_cycles for a in sim.arrays)
+    su = sum(a._su_weighted for a in sim.arrays)
+    me = sum(a._me_weighted for a in sim.arrays)
+    array_util = {
+        "mac_utilization": _r(macs / (peak * denom)) if peak else 0.0,
+        "scalesim_compute_utilization": _r(su / ideal) if ideal else 0.0,
+        "scalesim_mapping_efficiency": _r(me / ideal) if ideal else 0.0,
+        "busy_fraction": _r(sum(a.busy_cycles for a in sim.arrays) / (denom * len(sim.arrays))),
+    }
+    ops = []
+    for op, t in zip(program.ops, sim.op_timing):
+        cyc = max(0, t.end - t.start)
+        if op.unit == "array":
+            n_used = len({program.tiles[i].unit for i in range(*op.tiles)}) or 1
+            pes = sum(a.pes for a in sim.arrays[:n_used])
+            util = op.macs / (pes * cyc) if cyc else 0.0
+        elif op.unit == "vector":
+            el = sum(program.tiles[i].vector_elems for i in range(*op.tiles))
+            util = el / (arch.vector.lanes * cyc) if cyc else 0.0
+        else:
+            util = 0.0
+        ops.append({
+            "name": op.name, "ir_op": op.ir_op, "kind": op.kind, "module": op.module,
+            "unit": op.unit, "start_cycle": t.start, "end_cycle": t.end, "cycles": cyc,
+            "macs": op.macs, "dram_bytes": t.dram_bytes, "utilization": _r(min(util, 1.0)),
+            "tiles": op.tiles[1] - op.tiles[0], "note": op.note,
+        })
+    st = sim.stats
+    data: dict[str, Any] = {
+        "accelsim_version": __version__,
+        "arch": arch.name,
+        "workload": graph.name,
+        "workload_meta": dict(graph.meta),
+        "options": options,
+        "clock_ghz": arch.clock_ghz,
+        "total_cycles": total,
+        "latency_s": total / arch.clock_hz,
+        "macs": macs,
+        "peak_macs_per_cycle": peak,
+        "units": units,
+        "array_utilization": array_util,
+        "dram_read_bytes": sim.dram.read_bytes,
+        "dram_write_bytes": sim.dram.write_bytes,
+        "sram": {
+            n: {"read_bytes": p.reads, "write_bytes": p.writes, "banks": p.banks}
+            for n, p in sim.sram.parts.items()
+        },
+        "bank_conflict_stall_cycles": st.bank_conflict_cycles,
+        "sram_bandwidth_stall_cycles": st.sram_bandwidth_cycles,
+        "dma_stall_cycles": st.dma_wait_cycles + st.dram_queue_cycles,
+        "dma_engine_wait_cycles": st.dma_wait_cycles,
+        "dram_queue_cycles": st.dram_queue_cycles,
+        "timeline_cycles": sim.timeline,
+        "utilization_timeline": {
+            "bins": TIMELINE_BINS,
+            "bin_cycles": _r(max(1, sim.total_cycles) / TIMELINE_BINS),
+            "units": {
+                **{a.name: _binned([(x, y) for x, y, _ in a.intervals], sim.total_cycles) for a in sim.arrays},
+                "vector": _binned([(x, y) for x, y, _ in sim.vector.intervals], sim.total_cycles),
+                "dma": _binned([(x, y) for ivs in sim.dma.intervals for x, y, _ in ivs], sim.total_cycles,
+                               width=n_dma),
+                "dram": _binned([iv for ivs in sim.dram.intervals for iv in ivs], sim.total_cycles,
+                                width=len(sim.dram.intervals)),
+            },
+        },
+        "events": sim.events,
+        "tiles": len(program.tiles),
+        "ops": ops,
+    }
+    return RunResult(data=data, program=program, sim=sim, graph=graph, arch=arch)

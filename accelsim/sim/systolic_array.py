@@ -1,0 +1,46 @@
+"""A systolic array (one instance). Its tile durations come from
+:func:`accelsim.model.systolic.gemm_cycles` (computed at mapping time); here it only counts."""
+
+from __future__ import annotations
+
+import simpy
+
+from accelsim.arch.spec import ArraySpec
+from accelsim.mapping.program import Tile
+from accelsim.model import systolic
+from accelsim.sim.sram import Sram
+from accelsim.sim.stats import Stats
+from accelsim.sim.unit import ComputeUnit
+
+
+class SystolicArray(ComputeUnit):
+    kind = "array"
+
+    def __init__(self, env: simpy.Environment, name: str, index: int, spec: ArraySpec, sram: Sram, stats: Stats) -> None:
+        super().__init__(env, name, index, sram, stats)
+        self.spec = spec
+        self.macs = 0
+        self.precision = f"{spec.precision}/{spec.acc_precision}"
+        # SCALE-Sim-style utilisation, weighted by each tile's ideal cycles.
+        self._su_weighted = 0.0
+        self._me_weighted = 0.0
+
+    @property
+    def pes(self) -> int:
+        return self.spec.rows * self.spec.cols
+
+    def account(self, tile: Tile) -> None:
+        self.macs += tile.macs
+        if len(tile.dims) == 3 and tile.compute_cycles:
+            m, n, k = tile.dims
+            s = self.spec
+            self._su_weighted += tile.compute_cycles * systolic.compute_utilization(s.dataflow, m, n, k, s.rows, s.cols)
+            self._me_weighted += tile.compute_cycles * systolic.mapping_efficiency(s.dataflow, m, n, k, s.rows, s.cols)
+
+    @property
+    def scalesim_compute_utilization(self) -> float:
+        return self._su_weighted / self.ideal_cycles if self.ideal_cycles else 0.0
+
+    @property
+    def mapping_efficiency(self) -> float:
+        return self._me_weighted / self.ideal_cycles if self.ideal_cycles else 0.0

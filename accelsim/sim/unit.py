@@ -1,0 +1,76 @@
+"""Common behaviour of compute units (systolic arrays, the vector unit).
+
+A unit is a SimPy ``Resource`` of capacity 1 (one tile at a time, FIFO in issue order) with
+``buffer_slots`` (capacity 2: double buffering — the next tile's operands load while this
+one computes). Executing a tile reads its operands from SRAM: each access is reserved on
+its SRAM region; waiting for a region is a bank conflict, and an access slower than the
+ideal compute (too few banks for the array's appetite) stretches the tile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from accelsim.mapping.program import Tile
+from accelsim.sim.sram import Sram
+from accelsim.sim.stats import Stats
+
+
+class ComputeUnit:
+    kind = "unit"
+
+    def __init__(self, env: simpy.Environment, name: str, index: int, sram: Sram, stats: Stats) -> None:
+        self.env = env
+        self.name = name
+        self.index = index
+        self.res = simpy.Resource(env, capacity=1)
+        self.buffer_slots = simpy.Resource(env, capacity=2)
+        self.sram = sram
+        self.stats = stats
+        self.busy_cycles = 0
+        self.ideal_cycles = 0
+        self.tiles = 0
+        self.intervals: list[tuple[int, int, int]] = []  # (start, end, tile id)
+
+    def account(self, tile: Tile) -> None:  # per-kind counters (overridden)
+        pass
+
+    def execute(self, tile: Tile) -> Generator[Any, Any, tuple[int, int]]:
+        """Compute ``tile`` now (the caller holds ``self.res``). Returns (start, end)."""
+        env = self.env
+        now = env.now
+        wait = 0
+        need = tile.compute_cycles
+        # A tile's accesses to one region share its bandwidth: reserve them together.
+        per_region: dict[tuple[str, int], int] = {}
+        for acc in tile.sram:
+            region = acc.region
+            if region >= 0:
+                region = self.sram.region_of(acc.partition, self.index, acc.region)
+            key = (acc.partition, region)
+            per_region[key] = per_region.get(key, 0) + acc.nbytes
+            self.sram.count(acc.partition, acc.nbytes, acc.write)
+        for (part, region), nbytes in per_region.items():
+            w, busy = self.sram.reserve(part, region, now, nbytes)
+            wait = max(wait, w)
+            need = max(need, busy)
+        dur = wait + need
+        st = self.stats
+        st.bank_conflict_cycles += wait
+        st.sram_bandwidth_cycles += need - tile.compute_cycles
+        if dur:
+            start = now + wait
+            st.compute_intervals.append((start, start + tile.compute_cycles))
+            if dur > tile.compute_cycles:
+                st.stall_intervals.append((now, now + wait))
+                st.stall_intervals.append((start + tile.compute_cycles, now + dur))
+            yield env.timeout(dur)
+        self.busy_cycles += dur
+        self.ideal_cycles += tile.compute_cycles
+        self.tiles += 1
+        self.intervals.append((now, now + dur, tile.id))
+        self.account(tile)
+        return now, now + dur

@@ -1,0 +1,945 @@
+"""Trace a PyTorch module into the op IR (:mod:`accelsim.workload.ir`).
+
+Capture is ``torch.export.export(strict=False)`` followed by ``run_decompositions`` with the
+default core-ATen table minus ``linear``, ``scaled_dot_product_attention`` and ``layer_norm``
+(so those stay whole). Every FX node of the result is then converted to one canonical IR op by a
+table of converters keyed by the ATen overload (``"aten.add.Tensor"``); see
+:func:`register_converter` to add one. ``getitem`` on a multi-output op (split, topk, ...) emits
+nothing: its users read the right output tensor of the producing op directly.
+
+Naming (short, stable, deterministic): activations are named after their FX node
+(``linear_3``, ``getitem_1``); weights after their parameter/buffer FQN (``h.0.attn.c_attn.weight``;
+tied weights are deduplicated by storage and named after the first FQN in module order, the
+aliases listed in ``graph.meta["tied_weights"]``); lifted tensor constants after their
+placeholder (``c_lifted_tensor_0``, kind ``const``); model inputs after their placeholder (``idx``).
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.fx import Node
+
+from accelsim.errors import WorkloadError
+from accelsim.workload.ir import Graph, Op, TensorInfo
+
+aten = torch.ops.aten
+
+__all__ = [
+    "Traced",
+    "trace",
+    "export_program",
+    "register_converter",
+    "supported_ops",
+    "Emit",
+    "Ctx",
+    "dtype_name",
+]
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A traced workload: the IR graph plus the values needed to execute it."""
+
+    graph: Graph
+    params: dict[str, torch.Tensor]  # IR tensor name -> value, every weight / const tensor
+    inputs: dict[str, torch.Tensor]  # IR tensor name -> example input value
+
+
+# ---------------------------------------------------------------------------------------------
+# Converter table
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Emit:
+    """What a converter returns: one IR op. ``inputs`` holds FX nodes (or IR tensor names)."""
+
+    kind: str
+    inputs: list[Any]
+    attrs: dict[str, Any]
+
+
+Converter = Callable[["Ctx"], "Emit | None"]
+_CONVERTERS: dict[str, Converter] = {}
+
+# Nodes that produce no IR op (runtime assertions); their results must not be used.
+_SKIP = {
+    "aten._assert_tensor_metadata.default",
+    "aten._assert_scalar.default",
+    "aten._assert_async.msg",
+    "aten._assert_async.default",
+    "aten.sym_constrain_range.default",
+    "aten.sym_constrain_range_for_size.default",
+}
+
+
+def register_converter(*targets: str) -> Callable[[Converter], Converter]:
+    """Decorator: register ``fn(ctx) -> Emit`` for ATen overloads given as ``"aten.add.Tensor"``.
+
+    Later registrations replace earlier ones, so a workload file can extend or override the table.
+    """
+
+    def deco(fn: Converter) -> Converter:
+        for t in targets:
+            _CONVERTERS[t] = fn
+        return fn
+
+    return deco
+
+
+def supported_ops() -> list[str]:
+    """Sorted ATen overloads that :func:`trace` can convert."""
+    return sorted(_CONVERTERS)
+
+
+def dtype_name(d: torch.dtype) -> str:
+    return str(d).removeprefix("torch.")
+
+
+class Ctx:
+    """Conversion context for one FX node: bound schema arguments and shape helpers."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.target = str(node.target)
+        self.a: dict[str, Any] = _bind(node)
+
+    # -- helpers ---------------------------------------------------------------------------
+    @property
+    def val(self) -> Any:
+        return self.node.meta.get("val")
+
+    @property
+    def out_shape(self) -> list[int]:
+        return _shape(self.val, self.node)
+
+    @property
+    def out_dtype(self) -> str:
+        return dtype_name(self.val.dtype)
+
+    def shape(self, x: Any) -> list[int]:
+        if not isinstance(x, Node):
+            raise self.error(f"expected a tensor argument, got {x!r}")
+        return _shape(x.meta.get("val"), x)
+
+    def dtype(self, x: Node) -> str:
+        return dtype_name(x.meta["val"].dtype)
+
+    def rank(self, x: Any) -> int:
+        return len(self.shape(x))
+
+    def dim(self, d: int, rank: int) -> int:
+        """Normalise a possibly negative dim against ``rank``."""
+        r = max(rank, 1)
+        if not -r <= d < r:
+            raise self.error(f"dim {d} out of range for rank {rank}")
+        return d % r
+
+    def dims(self, ds: Sequence[int] | int | None, rank: int) -> list[int]:
+        """Normalised sorted dims; ``None`` or ``[]`` mean all dims."""
+        if ds is None:
+            return list(range(rank))
+        if isinstance(ds, int):
+            ds = [ds]
+        if len(ds) == 0:
+            return list(range(rank))
+        return sorted({self.dim(int(d), rank) for d in ds})
+
+    def error(self, msg: str) -> WorkloadError:
+        return WorkloadError(f"{self.target} (node '{self.node.name}') in module '{_module_path(self.node) or '<top>'}': {msg}")
+
+
+def _bind(node: Node) -> dict[str, Any]:
+    """Map FX args/kwargs onto the overload's schema argument names (with defaults)."""
+    target = node.target
+    schema = getattr(target, "_schema", None)
+    if schema is None:
+        return {str(i): a for i, a in enumerate(node.args)} | dict(node.kwargs)
+    out: dict[str, Any] = {}
+    pos = list(node.args)
+    i = 0
+    for arg in schema.arguments:
+        if not arg.kwarg_only and i < len(pos):
+            out[arg.name] = pos[i]
+            i += 1
+        elif arg.name in node.kwargs:
+            out[arg.name] = node.kwargs[arg.name]
+        elif arg.has_default_value():
+            out[arg.name] = arg.default_value
+        else:
+            out[arg.name] = None
+    return out
+
+
+def _shape(val: Any, node: Node | None = None) -> list[int]:
+    if not isinstance(val, torch.Tensor):
+        raise WorkloadError(f"node '{getattr(node, 'name', '?')}' is not a tensor (got {type(val).__name__})")
+    out = []
+    for s in val.shape:
+        if not isinstance(s, int):
+            try:
+                s = int(s)
+            except Exception:  # noqa: BLE001
+                raise WorkloadError(
+                    f"node '{getattr(node, 'name', '?')}' has a symbolic shape {tuple(val.shape)}; "
+                    "trace with static shapes"
+                ) from None
+        out.append(s)
+    return out
+
+
+def _scalar(ctx: Ctx, v: Any) -> Any:
+    """A JSON-able attribute value (scalars, lists, dtype names)."""
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int):
+        return int(v)
+    if isinstance(v, float):
+        return float(v)
+    if isinstance(v, torch.dtype):
+        return dtype_name(v)
+    if isinstance(v, (torch.memory_format, torch.layout, torch.device)):
+        return str(v).removeprefix("torch.")
+    if isinstance(v, (list, tuple)):
+        return [_scalar(ctx, x) for x in v]
+    if isinstance(v, Node):
+        raise ctx.error(f"tensor '{v.name}' where a constant was expected")
+    if isinstance(v, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        raise ctx.error("symbolic scalar argument; trace with static shapes")
+    raise ctx.error(f"cannot represent argument {v!r} ({type(v).__name__})")
+
+
+def _is_t(x: Any) -> bool:
+    return isinstance(x, Node)
+
+
+# -- GEMM-like ---------------------------------------------------------------------------------
+
+
+@register_converter("aten.linear.default")
+def _linear(c: Ctx) -> Emit:
+    ins = [c.a["input"], c.a["weight"]]
+    if c.a["bias"] is not None:
+        ins.append(c.a["bias"])
+    return Emit("linear", ins, {})
+
+
+@register_converter("aten.mm.default", "aten.bmm.default", "aten.matmul.default")
+def _mm(c: Ctx) -> Emit:
+    return Emit("matmul", [c.a["self"], c.a["mat2"] if "mat2" in c.a else c.a["other"]], {})
+
+
+@register_converter("aten.addmm.default")
+def _addmm(c: Ctx) -> Emit:
+    attrs: dict[str, Any] = {}
+    if c.a["beta"] != 1:
+        attrs["beta"] = _scalar(c, c.a["beta"])
+    if c.a["alpha"] != 1:
+        attrs["alpha"] = _scalar(c, c.a["alpha"])
+    return Emit("matmul", [c.a["mat1"], c.a["mat2"], c.a["self"]], attrs)
+
+
+@register_converter("aten.scaled_dot_product_attention.default")
+def _sdpa(c: Ctx) -> Emit:
+    if c.a["dropout_p"] not in (0, 0.0):
+        raise c.error(f"dropout_p={c.a['dropout_p']} is not supported (must be 0 for inference)")
+    ins = [c.a["query"], c.a["key"], c.a["value"]]
+    if c.a["attn_mask"] is not None:
+        ins.append(c.a["attn_mask"])
+    attrs: dict[str, Any] = {"is_causal": bool(c.a["is_causal"]), "scale": _scalar(c, c.a["scale"])}
+    if c.a.get("enable_gqa"):
+        attrs["enable_gqa"] = True
+    return Emit("sdpa", ins, attrs)
+
+
+@register_converter("aten.convolution.default")
+def _conv(c: Ctx) -> Emit:
+    if c.a["transposed"]:
+        raise c.error("transposed convolution is not supported")
+    if c.rank(c.a["weight"]) != 4:
+        raise c.error(f"only 2-D convolution is supported (weight rank {c.rank(c.a['weight'])})")
+    ins = [c.a["input"], c.a["weight"]]
+    if c.a["bias"] is not None:
+        ins.append(c.a["bias"])
+    attrs = {k: _scalar(c, c.a[k]) for k in ("stride", "padding", "dilation", "groups")}
+    return Emit("conv2d", ins, attrs)
+
+
+# -- elementwise ---------------------------------------------------------------------------------
+
+
+def _binary(kind: str, a: str = "self", b: str = "other") -> Converter:
+    def conv(c: Ctx) -> Emit:
+        x, y = c.a[a], c.a[b]
+        attrs: dict[str, Any] = {}
+        if c.a.get("alpha", 1) != 1:
+            attrs["alpha"] = _scalar(c, c.a["alpha"])
+        if c.a.get("rounding_mode") is not None:
+            attrs["rounding_mode"] = c.a["rounding_mode"]
+        if _is_t(x) and _is_t(y):
+            return Emit(kind, [x, y], attrs)
+        if _is_t(x):
+            return Emit(kind, [x], {"other": _scalar(c, y), **attrs})
+        if _is_t(y):  # scalar first: e.g. 1 - x
+            return Emit(kind, [y], {"other": _scalar(c, x), "reverse": True, **attrs})
+        raise c.error("no tensor operand")
+
+    return conv
+
+
+for _k in ("add", "sub", "mul", "div"):
+    register_converter(f"aten.{_k}.Tensor", f"aten.{_k}.Scalar")(_binary(_k))
+register_converter("aten.div.Tensor_mode", "aten.div.Scalar_mode")(_binary("div"))
+
+
+def _compare(op: str) -> Converter:
+    inner = _binary("compare")
+
+    def conv(c: Ctx) -> Emit:
+        e = inner(c)
+        e.attrs = {"op": op, **e.attrs}
+        return e
+
+    return conv
+
+
+for _k in ("eq", "ne", "lt", "le", "gt", "ge"):
+    register_converter(f"aten.{_k}.Tensor", f"aten.{_k}.Scalar")(_compare(_k))
+
+
+def _logical(op: str) -> Converter:
+    inner = _binary("logical")
+
+    def conv(c: Ctx) -> Emit:
+        if op in ("logical_not", "bitwise_not"):
+            return Emit("logical", [c.a["self"]], {"op": op})
+        e = inner(c)
+        e.attrs = {"op": op, **e.attrs}
+        return e
+
+    return conv
+
+
+for _k in ("logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor"):
+    register_converter(f"aten.{_k}.default", f"aten.{_k}.Tensor", f"aten.{_k}.Scalar")(_logical(_k))
+register_converter("aten.logical_not.default")(_logical("logical_not"))
+register_converter("aten.bitwise_not.default")(_logical("bitwise_not"))
+
+
+def _unary(kind: str) -> Converter:
+    def conv(c: Ctx) -> Emit:
+        return Emit(kind, [c.a["self"]], {})
+
+    return conv
+
+
+for _k in ("neg", "relu", "exp", "tanh", "sigmoid", "sqrt", "rsqrt"):
+    register_converter(f"aten.{_k}.default")(_unary(_k))
+
+
+@register_converter("aten.reciprocal.default")
+def _reciprocal(c: Ctx) -> Emit:
+    return Emit("div", [c.a["self"]], {"other": 1.0, "reverse": True})
+
+
+@register_converter("aten.gelu.default")
+def _gelu(c: Ctx) -> Emit:
+    return Emit("gelu", [c.a["self"]], {"approximate": c.a["approximate"] or "none"})
+
+
+@register_converter("aten.pow.Tensor_Scalar", "aten.pow.Tensor_Tensor", "aten.pow.Scalar")
+def _pow(c: Ctx) -> Emit:
+    base, ex = c.a["self"], c.a["exponent"]
+    if _is_t(base) and _is_t(ex):
+        return Emit("pow", [base, ex], {})
+    if _is_t(base):
+        return Emit("pow", [base], {"exponent": _scalar(c, ex)})
+    return Emit("pow", [ex], {"base": _scalar(c, base)})
+
+
+@register_converter("aten.clamp.default", "aten.clamp.Tensor", "aten.clamp_min.default", "aten.clamp_max.default")
+def _clamp(c: Ctx) -> Emit:
+    ins = [c.a["self"]]
+    attrs: dict[str, Any] = {}
+    for k in ("min", "max"):
+        v = c.a.get(k)
+        if _is_t(v):
+            ins.append(v)
+            attrs.setdefault("tensor_bounds", []).append(k)
+        else:
+            attrs[k] = _scalar(c, v)
+    return Emit("clamp", ins, attrs)
+
+
+@register_converter("aten.where.self")
+def _where(c: Ctx) -> Emit:
+    return Emit("where", [c.a["condition"], c.a["self"], c.a["other"]], {})
+
+
+@register_converter("aten.masked_fill.Scalar", "aten.masked_fill.Tensor")
+def _masked_fill(c: Ctx) -> Emit:
+    v = c.a["value"]
+    if _is_t(v):
+        return Emit("masked_fill", [c.a["self"], c.a["mask"], v], {})
+    return Emit("masked_fill", [c.a["self"], c.a["mask"]], {"value": _scalar(c, v)})
+
+
+@register_converter("aten._to_copy.default", "aten.to.dtype", "aten.to.dtype_layout", "aten._to_dtype.default")
+def _cast(c: Ctx) -> Emit:
+    return Emit("cast", [c.a["self"]], {"dtype": c.out_dtype})
+
+
+# -- normalisation / reductions ---------------------------------------------------------------
+
+
+@register_converter("aten._softmax.default", "aten.softmax.int")
+def _softmax(c: Ctx) -> Emit:
+    x = c.a["self"]
+    attrs: dict[str, Any] = {"dim": c.dim(c.a["dim"], c.rank(x))}
+    if c.out_dtype != c.dtype(x):
+        attrs["dtype"] = c.out_dtype
+    return Emit("softmax", [x], attrs)
+
+
+@register_converter("aten.layer_norm.default")
+def _layer_norm(c: Ctx) -> Emit:
+    ins = [c.a["input"]]
+    attrs: dict[str, Any] = {"normalized_shape": _scalar(c, list(c.a["normalized_shape"])), "eps": float(c.a["eps"])}
+    if c.a["weight"] is not None:
+        ins.append(c.a["weight"])
+    elif c.a["bias"] is not None:
+        attrs["has_weight"] = False
+    if c.a["bias"] is not None:
+        ins.append(c.a["bias"])
+    return Emit("layer_norm", ins, attrs)
+
+
+def _reduce(op: str) -> Converter:
+    def conv(c: Ctx) -> Emit:
+        x = c.a["self"]
+        r = c.rank(x)
+        attrs: dict[str, Any] = {
+            "op": op,
+            "dims": c.dims(c.a.get("dim"), r),
+            "keepdim": bool(c.a.get("keepdim") or False),
+        }
+        if c.a.get("dtype") is not None:
+            attrs["dtype"] = _scalar(c, c.a["dtype"])
+        return Emit("reduce", [x], attrs)
+
+    return conv
+
+
+register_converter("aten.sum.dim_IntList", "aten.sum.default")(_reduce("sum"))
+register_converter("aten.mean.dim", "aten.mean.default")(_reduce("mean"))
+register_converter("aten.amax.default")(_reduce("amax"))
+register_converter("aten.amin.default", "aten.min.default")(_reduce("min"))
+register_converter("aten.max.default")(_reduce("max"))
+register_converter("aten.any.default", "aten.any.dim", "aten.any.dims")(_reduce("any"))
+
+
+def _reduce_with_indices(op: str) -> Converter:
+    """``max.dim`` / ``min.dim``: supported when only the values are used (a plain reduce)."""
+    inner = _reduce(op)
+
+    def conv(c: Ctx) -> Emit:
+        for u in c.node.users:
+            if u.target is operator.getitem and u.args[1] != 0:
+                raise c.error("the indices output (argmax/argmin) is not supported; only the values")
+        return inner(c)
+
+    return conv
+
+
+register_converter("aten.max.dim")(_reduce_with_indices("max"))
+register_converter("aten.min.dim")(_reduce_with_indices("min"))
+
+
+@register_converter("aten.topk.default")
+def _topk(c: Ctx) -> Emit:
+    x = c.a["self"]
+    return Emit(
+        "topk",
+        [x],
+        {
+            "k": int(c.a["k"]),
+            "dim": c.dim(c.a["dim"], c.rank(x)),
+            "largest": bool(c.a["largest"]),
+            "sorted": bool(c.a["sorted"]),
+        },
+    )
+
+
+# -- indexing -------------------------------------------------------------------------------
+
+
+@register_converter("aten.embedding.default")
+def _embedding(c: Ctx) -> Emit:
+    return Emit("embedding", [c.a["weight"], c.a["indices"]], {})
+
+
+@register_converter("aten.gather.default")
+def _gather(c: Ctx) -> Emit:
+    x = c.a["self"]
+    return Emit("gather", [x, c.a["index"]], {"dim": c.dim(c.a["dim"], c.rank(x))})
+
+
+@register_converter(
+    "aten.scatter.src",
+    "aten.scatter.value",
+    "aten.scatter.reduce",
+    "aten.scatter.value_reduce",
+    "aten.scatter_add.default",
+    "aten.scatter_reduce.two",
+)
+def _scatter(c: Ctx) -> Emit:
+    x = c.a["self"]
+    attrs: dict[str, Any] = {"dim": c.dim(c.a["dim"], c.rank(x))}
+    ins = [x, c.a["index"]]
+    if "src" in c.a:
+        ins.append(c.a["src"])
+    else:
+        attrs["value"] = _scalar(c, c.a["value"])
+    if c.target == "aten.scatter_add.default":
+        attrs["reduce"] = "add"
+    elif c.target == "aten.scatter_reduce.two":
+        attrs["reduce"] = c.a["reduce"]
+        attrs["include_self"] = bool(c.a["include_self"])
+    elif c.a.get("reduce") is not None:
+        attrs["reduce"] = c.a["reduce"]
+    return Emit("scatter", ins, attrs)
+
+
+# -- layout ops -------------------------------------------------------------------------------
+
+
+def _view(op: str, fn: Callable[[Ctx], dict[str, Any]] | None = None, many: str | None = None) -> Converter:
+    def conv(c: Ctx) -> Emit:
+        ins = list(c.a[many]) if many else [c.a["self"]]
+        attrs: dict[str, Any] = {"op": op}
+        if fn is not None:
+            attrs.update(fn(c))
+        return Emit("view", ins, attrs)
+
+    return conv
+
+
+def _shape_attr(c: Ctx) -> dict[str, Any]:
+    return {"shape": _scalar(c, list(c.a["size"]))}
+
+
+register_converter("aten.view.default")(_view("view", _shape_attr))
+register_converter("aten._unsafe_view.default")(_view("_unsafe_view", _shape_attr))
+register_converter("aten.reshape.default")(_view("reshape", lambda c: {"shape": _scalar(c, list(c.a["shape"]))}))
+register_converter("aten.expand.default")(_view("expand", _shape_attr))
+register_converter("aten.unsqueeze.default")(
+    _view("unsqueeze", lambda c: {"dim": c.dim(c.a["dim"], c.rank(c.a["self"]) + 1)})
+)
+
+
+def _squeeze_attrs(c: Ctx) -> dict[str, Any]:
+    x = c.a["self"]
+    shp = c.shape(x)
+    d = c.a.get("dim")
+    dims = [i for i, s in enumerate(shp) if s == 1] if d is None else c.dims(d, len(shp))
+    return {"dims": [i for i in dims if shp[i] == 1] if shp else []}
+
+
+register_converter("aten.squeeze.default", "aten.squeeze.dim", "aten.squeeze.dims")(_view("squeeze", _squeeze_attrs))
+register_converter("aten.permute.default")(
+    _view("permute", lambda c: {"dims": [c.dim(d, c.rank(c.a["self"])) for d in c.a["dims"]]})
+)
+register_converter("aten.transpose.int")(
+    _view(
+        "transpose",
+        lambda c: {"dim0": c.dim(c.a["dim0"], c.rank(c.a["self"])), "dim1": c.dim(c.a["dim1"], c.rank(c.a["self"]))},
+    )
+)
+register_converter("aten.t.default")(_view("t"))
+
+
+def _slice_attrs(c: Ctx) -> dict[str, Any]:
+    shp = c.shape(c.a["self"])
+    d = c.dim(c.a["dim"], len(shp))
+    start, end, step = slice(c.a["start"], c.a["end"], c.a["step"]).indices(shp[d])
+    return {"dim": d, "start": start, "end": max(end, start), "step": step}
+
+
+register_converter("aten.slice.Tensor")(_view("slice", _slice_attrs))
+
+
+def _select_attrs(c: Ctx) -> dict[str, Any]:
+    shp = c.shape(c.a["self"])
+    d = c.dim(c.a["dim"], len(shp))
+    idx = int(c.a["index"])
+    return {"dim": d, "index": idx % shp[d] if shp[d] else idx}
+
+
+register_converter("aten.select.int")(_view("select", _select_attrs))
+
+
+def _split_attrs(c: Ctx) -> dict[str, Any]:
+    shp = c.shape(c.a["self"])
+    d = c.dim(c.a["dim"], len(shp))
+    if "split_sizes" in c.a:
+        sizes = [int(s) for s in c.a["split_sizes"]]
+    else:
+        n = int(c.a["split_size"])
+        sizes = [min(n, shp[d] - i) for i in range(0, shp[d], n)] if n > 0 else [shp[d]]
+    return {"split_sizes": sizes, "dim": d}
+
+
+register_converter("aten.split_with_sizes.default")(_view("split_with_sizes", _split_attrs))
+register_converter("aten.split.Tensor")(_view("split", _split_attrs))
+register_converter("aten.unbind.int")(_view("unbind", lambda c: {"dim": c.dim(c.a["dim"], c.rank(c.a["self"]))}))
+for _k in ("clone", "alias", "detach", "lift_fresh_copy", "contiguous"):
+    register_converter(f"aten.{_k}.default")(_view(_k))
+register_converter("aten.cat.default")(
+    _view("cat", lambda c: {"dim": c.dim(c.a["dim"], c.rank(c.a["tensors"][0]))}, many="tensors")
+)
+register_converter("aten.constant_pad_nd.default")(
+    _view("constant_pad_nd", lambda c: {"pad": _scalar(c, list(c.a["pad"])), "value": _scalar(c, c.a["value"])})
+)
+register_converter("aten.repeat.default")(_view("repeat", lambda c: {"repeats": _scalar(c, list(c.a["repeats"]))}))
+register_converter("aten.flip.default")(
+    _view("flip", lambda c: {"dims": [c.dim(d, c.rank(c.a["self"])) for d in c.a["dims"]]})
+)
+
+
+# -- constants ----------------------------------------------------------------------------------
+
+
+@register_converter("aten.arange.default", "aten.arange.start", "aten.arange.start_step")
+def _arange(c: Ctx) -> Emit:
+    start = c.a.get("start", 0)
+    step = c.a.get("step", 1)
+    attrs = {
+        "op": "arange",
+        "start": _scalar(c, start),
+        "end": _scalar(c, c.a["end"]),
+        "step": _scalar(c, step),
+        "shape": c.out_shape,
+        "dtype": c.out_dtype,
+    }
+    return Emit("const", [], attrs)
+
+
+def _fill(value: Any | None) -> Converter:
+    def conv(c: Ctx) -> Emit:
+        v = value
+        if v is None:
+            v = c.a.get("fill_value", c.a.get("s", 0))
+        return Emit(
+            "const", [], {"op": c.target.split(".")[1], "shape": c.out_shape, "dtype": c.out_dtype, "value": _scalar(c, v)}
+        )
+
+    return conv
+
+
+register_converter("aten.full.default", "aten.full_like.default", "aten.new_full.default")(_fill(None))
+register_converter("aten.scalar_tensor.default")(_fill(None))
+register_converter("aten.zeros.default", "aten.zeros_like.default", "aten.new_zeros.default")(_fill(0))
+register_converter("aten.ones.default", "aten.ones_like.default", "aten.new_ones.default")(_fill(1))
+# ``empty``: values are undefined; the IR (and replay) fills zeros.
+register_converter("aten.empty.memory_format", "aten.empty_like.default", "aten.new_empty.default")(_fill(0))
+
+
+@register_converter("aten.tril.default", "aten.triu.default")
+def _tri(c: Ctx) -> Emit:
+    return Emit("const", [c.a["self"]], {"op": c.target.split(".")[1], "diagonal": int(c.a["diagonal"])})
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------------
+
+_KEEP_WHOLE = ("linear", "scaled_dot_product_attention", "layer_norm")
+
+
+def decomposition_table() -> dict[Any, Callable[..., Any]]:
+    """Core-ATen decompositions minus those ops the IR keeps whole (linear, SDPA, layer_norm)."""
+    table = torch.export.default_decompositions()
+    for name in _KEEP_WHOLE:
+        table.pop(getattr(aten, name).default, None)
+    return table
+
+
+def export_program(module: nn.Module, example_inputs: tuple, name: str = "") -> torch.export.ExportedProgram:
+    """``torch.export`` (non-strict) + decompositions, in eval mode without grad."""
+    module.eval()
+    label = f" '{name}'" if name else ""
+    try:
+        with torch.no_grad():
+            ep = torch.export.export(module, tuple(example_inputs), strict=False)
+            return ep.run_decompositions(decomposition_table())
+    except WorkloadError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- torch raises many types; report them uniformly
+        lines = str(e).strip().splitlines()
+        msg = "\n    ".join(lines[:12]) + ("\n    ..." if len(lines) > 12 else "")
+        raise WorkloadError(
+            f"cannot capture workload{label} with torch.export: {type(e).__name__}: {msg}\n"
+            "  (data-dependent Python control flow and .item() calls cannot be traced)"
+        ) from e
+
+
+# ---------------------------------------------------------------------------------------------
+# trace()
+# ---------------------------------------------------------------------------------------------
+
+
+def _module_path(node: Node) -> str:
+    stack = node.meta.get("nn_module_stack")
+    if not stack:
+        return ""
+    path = list(stack.values())[-1][0]
+    path = str(path)
+    if path.startswith("L['self']"):  # strict-mode spelling, just in case
+        path = path.removeprefix("L['self']").replace("['", ".").replace("']", "").replace("[", ".").replace("]", "")
+    return path.lstrip(".")
+
+
+def _storage_key(t: torch.Tensor) -> tuple[Any, ...]:
+    if t.numel() == 0 or t.device.type == "meta":
+        return ("id", id(t))
+    return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype)
+
+
+def _named_state(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    out = list(module.named_parameters(remove_duplicate=False))
+    out += list(module.named_buffers(remove_duplicate=False))
+    return out
+
+
+def trace(module: nn.Module, example_inputs: tuple, name: str, meta: dict | None = None) -> Traced:
+    """Trace ``module(*example_inputs)`` into a :class:`Traced` (IR graph + values).
+
+    Raises :class:`WorkloadError` if capture fails or any op has no canonical IR form (naming
+    each such op, its module, and the supported ops).
+    """
+    if not isinstance(example_inputs, tuple):
+        example_inputs = (example_inputs,)
+    ep = export_program(module, example_inputs, name)
+    return _convert(ep, module, example_inputs, name, dict(meta or {}))
+
+
+def _convert(
+    ep: torch.export.ExportedProgram, module: nn.Module, example_inputs: tuple, name: str, meta: dict[str, Any]
+) -> Traced:
+    from torch.export.graph_signature import InputKind, OutputKind
+
+    sig = ep.graph_signature
+    fx_nodes = list(ep.graph.nodes)
+    fx_names = {n.name for n in fx_nodes}
+
+    # -- unsupported ops: report all at once ---------------------------------------------
+    bad: list[str] = []
+    for n in fx_nodes:
+        if n.op != "call_function" or n.target is operator.getitem:
+            continue
+        t = str(n.target)
+        if t not in _CONVERTERS and t not in _SKIP:
+            bad.append(f"{t} (node '{n.name}') in module '{_module_path(n) or '<top>'}'")
+    if bad:
+        uniq = list(dict.fromkeys(bad))
+        raise WorkloadError(
+            f"workload '{name}' uses {len(uniq)} unsupported op(s):\n  "
+            + "\n  ".join(uniq)
+            + "\nsupported ops: "
+            + ", ".join(supported_ops())
+        )
+    for spec in sig.output_specs:
+        if spec.kind not in (OutputKind.USER_OUTPUT, OutputKind.TOKEN):
+            raise WorkloadError(
+                f"workload '{name}': the forward pass mutates state ({spec.kind.name} -> {spec.target}); "
+                "only pure inference graphs are supported"
+            )
+
+    # -- canonical names for parameters / buffers (tied weights deduped by storage) ---------
+    state = _named_state(module)
+    canon_by_key: dict[tuple[Any, ...], str] = {}
+    value_by_fqn: dict[str, torch.Tensor] = {}
+    tied: dict[str, str] = {}
+    for fqn, t in state:
+        key = _storage_key(t)
+        value_by_fqn[fqn] = t
+        first = canon_by_key.setdefault(key, fqn)
+        if first != fqn:
+            tied[fqn] = first
+
+    tensors: dict[str, TensorInfo] = {}
+    params: dict[str, torch.Tensor] = {}
+    inputs: dict[str, torch.Tensor] = {}
+    alias: dict[Node, str] = {}  # placeholder / getitem node -> IR tensor name
+    graph_inputs: list[str] = []
+    used_names = set(fx_names)
+
+    def info(n: Node, ir_name: str, kind: str, source: str = "") -> TensorInfo:
+        v = n.meta.get("val")
+        return TensorInfo(ir_name, tuple(_shape(v, n)), dtype_name(v.dtype), kind, source)  # type: ignore[arg-type]
+
+    leaves = [x for x in torch.utils._pytree.tree_leaves(example_inputs)]
+    user_specs = [s for s in sig.input_specs if s.kind == InputKind.USER_INPUT]
+    example_by_name: dict[str, Any] = {}
+    if len(leaves) == len(user_specs):
+        example_by_name = {s.arg.name: v for s, v in zip(user_specs, leaves)}  # type: ignore[union-attr]
+
+    placeholders = {n.name: n for n in fx_nodes if n.op == "placeholder"}
+    deferred_weights: list[tuple[Node, str, str, str, torch.Tensor]] = []
+    for spec in sig.input_specs:
+        pname = getattr(spec.arg, "name", None)
+        node = placeholders.get(pname) if pname else None
+        if node is None:
+            continue
+        if spec.kind == InputKind.USER_INPUT:
+            v = node.meta.get("val")
+            if not isinstance(v, torch.Tensor):
+                continue  # specialised non-tensor input
+            alias[node] = node.name
+            tensors[node.name] = info(node, node.name, "input", node.name)
+            graph_inputs.append(node.name)
+            ex = example_by_name.get(node.name)
+            if isinstance(ex, torch.Tensor):
+                inputs[node.name] = ex
+        elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+            fqn = str(spec.target)
+            val = value_by_fqn.get(fqn)
+            if val is None:
+                val = ep.state_dict.get(fqn, ep.constants.get(fqn))
+            if val is None:
+                raise WorkloadError(f"workload '{name}': no value for parameter '{fqn}'")
+            canon = canon_by_key.get(_storage_key(val), fqn)
+            deferred_weights.append((node, canon, "weight", canon, val))
+        elif spec.kind == InputKind.CONSTANT_TENSOR:
+            val = ep.constants[str(spec.target)]
+            deferred_weights.append((node, node.name, "const", str(spec.target), val))
+        elif spec.kind == InputKind.TOKEN:
+            continue
+        else:
+            raise WorkloadError(f"workload '{name}': unsupported graph input {spec.kind.name} '{spec.target}'")
+
+    # weights / consts that some op actually reads, in placeholder order
+    for node, ir_name, kind, source, val in deferred_weights:
+        if not node.users:
+            continue
+        if ir_name in used_names and ir_name not in tensors:
+            # an FQN colliding with an FX node name: keep names unique
+            ir_name = ir_name + "_w"
+        alias[node] = ir_name
+        if ir_name in tensors:
+            continue
+        used_names.add(ir_name)
+        tensors[ir_name] = info(node, ir_name, kind, source)
+        params[ir_name] = val.detach()
+
+    # -- ops -----------------------------------------------------------------------------------
+    ops: list[Op] = []
+
+    def ref(x: Any, ctx: Ctx) -> str:
+        if isinstance(x, str):
+            return x
+        if not isinstance(x, Node):
+            raise ctx.error(f"operand {x!r} is not a tensor")
+        if x not in alias:
+            raise ctx.error(f"operand '{x.name}' has no IR tensor (produced by an op without a tensor result)")
+        return alias[x]
+
+    for n in fx_nodes:
+        if n.op != "call_function":
+            continue
+        if n.target is operator.getitem:
+            src = n.args[0]
+            key = (src, n.args[1])
+            if key in alias:  # type: ignore[operator]
+                alias[n] = alias[key]  # type: ignore[index]
+            continue  # getitem outputs were named when the producer was converted
+        t = str(n.target)
+        if t in _SKIP:
+            continue
+        ctx = Ctx(n)
+        emit = _CONVERTERS[t](ctx)
+        if emit is None:
+            continue
+        val = n.meta.get("val")
+        if isinstance(val, (list, tuple)):
+            # multi-output op: name outputs after their getitem users
+            names: dict[int, str] = {}
+            for u in n.users:
+                if u.target is operator.getitem:
+                    names.setdefault(int(u.args[1]), u.name)  # type: ignore[arg-type]
+            outs: list[str] = []
+            if emit.kind == "reduce":  # max.dim / min.dim: values only
+                val = val[:1]
+            for i, v in enumerate(val):
+                oname = names.get(i, f"{n.name}.{i}")
+                tensors[oname] = TensorInfo(oname, tuple(_shape(v, n)), dtype_name(v.dtype), "activation")
+                outs.append(oname)
+                alias[(n, i)] = oname  # type: ignore[index]
+            for u in n.users:
+                if u.target is operator.getitem and (n, int(u.args[1])) in alias:  # type: ignore[operator,arg-type]
+                    alias[u] = alias[(n, int(u.args[1]))]  # type: ignore[index,arg-type]
+        else:
+            if not isinstance(val, torch.Tensor):
+                raise ctx.error(f"op result is not a tensor ({type(val).__name__})")
+            tensors[n.name] = info(n, n.name, "activation")
+            outs = [n.name]
+            alias[n] = n.name
+        attrs = emit.attrs
+        try:
+            json.dumps(attrs, allow_nan=True)
+        except (TypeError, ValueError) as e:
+            raise ctx.error(f"attrs are not JSON-able: {e}") from None
+        ops.append(
+            Op(
+                name=n.name,
+                kind=emit.kind,
+                inputs=tuple(ref(x, ctx) for x in emit.inputs),
+                outputs=tuple(outs),
+                attrs=attrs,
+                module=_module_path(n),
+                target=t,
+            )
+        )
+
+    # -- outputs -----------------------------------------------------------------------------
+    out_node = next(n for n in fx_nodes if n.op == "output")
+    flat_out = list(torch.utils._pytree.tree_leaves(out_node.args[0]))
+    user_out_specs = [s for s in sig.output_specs if s.kind == OutputKind.USER_OUTPUT]
+    out_names: list[str] = []
+    user_out_names = {getattr(s.arg, "name", None) for s in user_out_specs}
+    for x in flat_out:
+        if isinstance(x, Node) and x.name in user_out_names:
+            if x not in alias:
+                raise WorkloadError(f"workload '{name}': output '{x.name}' has no IR tensor")
+            out_names.append(alias[x])
+    if not out_names:
+        raise WorkloadError(f"workload '{name}': the model returns no tensor")
+
+    if tied:
+        meta = {**meta, "tied_weights": tied}
+    try:
+        json.dumps(meta)
+    except (TypeError, ValueError) as e:
+        raise WorkloadError(f"workload '{name}': meta is not JSON-able: {e}") from None
+
+    # order: inputs, weights/consts, activations (program order)
+    ordered: dict[str, TensorInfo] = {}
+    for k in graph_inputs:
+        ordered[k] = tensors[k]
+    for k, v in tensors.items():
+        if v.kind != "activation" and k not in ordered:
+            ordered[k] = v
+    for k, v in tensors.items():
+        if k not in ordered:
+            ordered[k] = v
+
+    graph = Graph(name, ordered, tuple(ops), tuple(graph_inputs), tuple(out_names), meta)
+    graph.verify()
+    return Traced(graph=graph, params=params, inputs=inputs)

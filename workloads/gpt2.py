@@ -1,0 +1,151 @@
+"""Compact GPT-2 (nanoGPT-style) workloads with seeded random weights.
+
+Factories (keyword params ``seq`` and ``batch``):
+
+* ``gpt2-tiny``  — 2 layers, d_model 128, 4 heads, vocab 1024, default seq 64
+* ``gpt2-small`` — 12 layers, d_model 768, 12 heads, vocab 50257, default seq 1024
+
+Module paths are the usual GPT-2 ones: ``wte``, ``wpe``, ``h.3.ln_1``, ``h.3.attn.c_attn``,
+``h.3.attn.c_proj``, ``h.3.ln_2``, ``h.3.mlp.c_fc``, ``h.3.mlp.c_proj``, ``ln_f``, ``lm_head``
+(tied to ``wte``). Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from accelsim.workload.registry import Workload
+
+
+@dataclass(frozen=True)
+class GPT2Config:
+    n_layer: int
+    n_embd: int
+    n_head: int
+    vocab_size: int
+    block_size: int = 1024
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPT2Config) -> None:
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.n_embd = cfg.n_embd
+        self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        hd = C // self.n_head
+        q = q.view(B, T, self.n_head, hd).transpose(1, 2)
+        k = k.view(B, T, self.n_head, hd).transpose(1, 2)
+        v = v.view(B, T, self.n_head, hd).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPT2Config) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd)
+        self.gelu = nn.GELU(approximate="tanh")
+        self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(self.gelu(self.c_fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPT2Config) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.n_embd)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+class GPT2(nn.Module):
+    def __init__(self, cfg: GPT2Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.h = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # weight tying, as in GPT-2
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+            if m.bias is not None:
+                nn.init.normal_(m.bias, mean=0.0, std=0.02)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+        elif isinstance(m, nn.LayerNorm):
+            # non-trivial affine params so numerics exercise them
+            nn.init.normal_(m.weight, mean=1.0, std=0.02)
+            nn.init.normal_(m.bias, mean=0.0, std=0.02)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        _, t = idx.shape
+        pos = torch.arange(0, t, dtype=torch.long, device=idx.device)
+        x = self.wte(idx) + self.wpe(pos)
+        for block in self.h:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
+def _build(cfg: GPT2Config, name: str, seq: int, batch: int) -> Workload:
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise ValueError(f"{name}: seq must be a positive integer, got {seq!r}")
+    if seq > cfg.block_size:
+        raise ValueError(f"{name}: seq {seq} exceeds the context length {cfg.block_size}")
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"{name}: batch must be a positive integer, got {batch!r}")
+    torch.manual_seed(0)
+    model = GPT2(cfg).eval()
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.randint(0, cfg.vocab_size, (batch, seq), dtype=torch.int64, generator=gen)
+    meta = {
+        "seq": seq,
+        "batch": batch,
+        "tokens": seq * batch,
+        "n_layer": cfg.n_layer,
+        "d_model": cfg.n_embd,
+        "n_head": cfg.n_head,
+        "vocab": cfg.vocab_size,
+    }
+    return Workload(name=name, module=model, example_inputs=(idx,), meta=meta)
+
+
+TINY = GPT2Config(n_layer=2, n_embd=128, n_head=4, vocab_size=1024, block_size=1024)
+SMALL = GPT2Config(n_layer=12, n_embd=768, n_head=12, vocab_size=50257, block_size=1024)
+
+
+def gpt2_tiny(seq: int = 64, batch: int = 1) -> Workload:
+    return _build(TINY, "gpt2-tiny", seq, batch)
+
+
+def gpt2_small(seq: int = 1024, batch: int = 1) -> Workload:
+    return _build(SMALL, "gpt2-small", seq, batch)
+
+
+WORKLOADS = {"gpt2-tiny": gpt2_tiny, "gpt2-small": gpt2_small}
+DESCRIPTIONS = {
+    "gpt2-tiny": "GPT-2 shape, 2 layers, d_model 128, 4 heads, vocab 1024 (seq=64, batch=1)",
+    "gpt2-small": "GPT-2 small (124M), 12 layers, d_model 768, 12 heads, vocab 50257 (seq=1024, batch=1)",
+}
