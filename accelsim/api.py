@@ -27,9 +27,11 @@ class RunOptions:
 
     mode: TimingMode = "pipelined"
     mapping: MappingOptions = field(default_factory=MappingOptions)
+    gpu: str | None = "h100"  # GPU profile to compare against (None: no comparison)
+    energy: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "mapping": self.mapping.to_dict()}
+        return {"mode": self.mode, "mapping": self.mapping.to_dict(), "gpu": self.gpu}
 
 
 def load_arch(path: str, overrides: Sequence[str] = ()) -> ArchSpec:
@@ -57,7 +59,87 @@ def simulate(arch: ArchSpec, graph: Graph, options: RunOptions | None = None) ->
     opts = options or RunOptions()
     program = map_program(arch, graph, opts)
     sim = _simulate(program, arch)
-    return build_result(program, sim, arch, graph, opts.to_dict())
+    result = build_result(program, sim, arch, graph, opts.to_dict())
+    if opts.energy:
+        attach_energy(result)
+    if opts.gpu:
+        attach_gpu(result, opts.gpu)
+    return result
+
+
+def attach_energy(result: RunResult) -> None:
+    """Price the run's action counts: ``energy_j``, ``power_w``, ``area_mm2``, ``energy``."""
+    from accelsim.energy.model import estimate_area, estimate_energy
+
+    assert result.sim is not None and result.arch is not None and result.graph is not None
+    counts = action_counts(result)
+    d = result.data
+    e = estimate_energy(result.arch, counts, d["latency_s"])
+    a = estimate_area(result.arch, counts)
+    meta = result.graph.meta
+    batch = int(meta.get("batch", 1) or 1)
+    tokens = int(meta.get("tokens", 0) or 0) or batch * int(meta.get("seq", 0) or 0)
+    d["energy_j"] = e.total_j
+    d["power_w"] = e.power_w
+    d["area_mm2"] = a.total_mm2
+    d["energy"] = {
+        **e.to_dict(),
+        "per_inference_j": e.per_inference_j(batch),
+        "per_token_j": e.per_token_j(tokens) if tokens else None,
+    }
+    d["area"] = a.to_dict()
+    d["action_counts"] = counts.to_dict()
+
+
+def action_counts(result: RunResult) -> Any:
+    """What the hardware did in a run, as the energy model's ActionCounts."""
+    from accelsim.energy.counts import ActionCounts
+
+    sim = result.sim
+    assert sim is not None
+    macs: dict[str, int] = {}
+    for a in sim.arrays:
+        macs[a.precision] = macs.get(a.precision, 0) + a.macs
+    return ActionCounts(
+        macs=macs,
+        array_cycles={a.name: a.busy_cycles for a in sim.arrays},
+        sram_reads={n: p.reads for n, p in sim.sram.parts.items()},
+        sram_writes={n: p.writes for n, p in sim.sram.parts.items()},
+        dram_read_bytes=sim.dram.read_bytes,
+        dram_write_bytes=sim.dram.write_bytes,
+        vector_ops=dict(sorted(sim.vector.ops_by_kind.items())),
+        dma_transfers=sim.stats.dma_transfers,
+        dma_bytes=sim.stats.dma_bytes,
+        sequencer_commands=sim.stats.commands,
+        rom_read_bytes=getattr(sim, "rom_read_bytes", 0),
+        rom_bytes=getattr(sim, "rom_bytes", 0),
+    )
+
+
+def attach_gpu(result: RunResult, profile: str) -> None:
+    """Run the same graph through a GPU profile; add ``gpu``, ``speedup_vs_gpu`` and
+    ``energy_ratio_vs_gpu`` (GPU energy / ASIC energy: > 1 means the ASIC uses less)."""
+    from accelsim.gpu.model import simulate_gpu
+    from accelsim.gpu.profile import gpu_precision, load_profile
+
+    assert result.arch is not None and result.graph is not None
+    prof = load_profile(profile)
+    prec = gpu_precision(result.arch.arrays[0].precision)
+    if prec not in prof.precisions:
+        prec = "fp16" if "fp16" in prof.precisions else "fp32"
+    g = simulate_gpu(result.graph, prof, prec)
+    d = result.data
+    gd = g.to_dict()
+    gd["power_w"] = g.energy_j / g.latency_s if g.latency_s else 0.0
+    gd["top_ops"] = [
+        {"name": o.op, "kind": o.kind, "module": o.module, "time_s": o.time_s, "bound": o.bound}
+        for o in g.top_ops(5)
+    ]
+    d["gpu"] = gd
+    d["speedup_vs_gpu"] = g.latency_s / d["latency_s"] if d["latency_s"] else None
+    if "energy_j" in d and d["energy_j"]:
+        d["energy_ratio_vs_gpu"] = g.energy_j / d["energy_j"]
+        d["perf_per_watt_vs_gpu"] = d["speedup_vs_gpu"] * (gd["power_w"] / d["power_w"]) if d["power_w"] else None
 
 
 def run(

@@ -12,9 +12,15 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+import warnings
+
 import click
 
 from accelsim.errors import AccelsimError
+
+# torch.export emits deprecation chatter that is not actionable for accelsim users.
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 DEFAULT_WORKLOAD = "gpt2-small"
 
@@ -22,7 +28,11 @@ DEFAULT_WORKLOAD = "gpt2-small"
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    import shutil
+
+    # Not a terminal (piped, CI logs): use a wide fixed width so tables don't fold.
+    width = None if sys.stdout.isatty() else max(140, shutil.get_terminal_size((140, 24)).columns)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,6 +103,9 @@ def main() -> None:
               help="override an arch field, e.g. --set arrays[0].rows=64 (repeatable)")
 @click.option("--compat", type=click.Choice(["scalesim"]), default=None,
               help="SCALE-Sim compatible timing: ideal memory, strictly serial folds, its -1 convention")
+@click.option("--gpu", "gpu", default="h100", show_default=True, metavar="NAME",
+              help="GPU profile to compare against (a100, h100, h200, l4, v100, or a YAML file)")
+@click.option("--no-gpu", is_flag=True, help="skip the GPU comparison")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="write result.json and ops.csv here")
 @click.option("--json", "as_json", is_flag=True, help="print result JSON to stdout (no tables)")
 @click.option("--ops", "n_ops", type=int, default=12, show_default=True, help="rows of the per-op table (0: all)")
@@ -100,7 +113,7 @@ def main() -> None:
 @handle_errors
 def run(arch: str | None, workload: str | None, seq: int | None, batch: int | None,
         param: tuple[str, ...], overrides: tuple[str, ...], compat: str | None,
-        out_dir: str | None, as_json: bool, n_ops: int, quiet: bool) -> None:
+        gpu: str, no_gpu: bool, out_dir: str | None, as_json: bool, n_ops: int, quiet: bool) -> None:
     """Simulate WORKLOAD on the architecture ARCH and report latency and utilisation.
 
     \b
@@ -114,7 +127,8 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
 
     arch_spec = api.load_arch(arch or DEFAULT_ARCH, overrides)
     graph = api.load_graph(workload or DEFAULT_WORKLOAD, _params(seq, batch, param))
-    opts = api.RunOptions(mode="scalesim" if compat == "scalesim" else "pipelined")
+    opts = api.RunOptions(mode="scalesim" if compat == "scalesim" else "pipelined",
+                          gpu=None if no_gpu else gpu)
     result = api.simulate(arch_spec, graph, opts)
     written = result.write(out_dir) if out_dir else []
     if as_json:

@@ -163,6 +163,8 @@ def _read_yaml(path: Path, file: str) -> tuple[object, list[Problem]]:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         what = e.problem or e.context or "syntax error"
+        if e.problem and e.context:
+            what = f"{e.problem} ({e.context})"
         raise SpecError(Problem(file, "", f"invalid YAML{where}: {what}")) from None
     except yaml.YAMLError as e:
         raise SpecError(Problem(file, "", f"invalid YAML: {e}")) from None
@@ -215,9 +217,9 @@ def _build(
     try:
         spec = ArchSpec.model_validate(data)
     except ValidationError as e:
-        problems += [Problem(file, *_convert(err)) for err in e.errors()]
+        problems = [*problems, *(Problem(file, *_convert(err)) for err in e.errors())]
     else:
-        problems += [Problem(file, p, m) for p, m in semantic_problems(spec)]
+        problems = [*problems, *(Problem(file, p, m) for p, m in semantic_problems(spec))]
     if problems:
         raise SpecError(_mark_overrides(problems, overrides))
     return spec

@@ -28,13 +28,16 @@ Per-action energies used (keys of ``EnergyReport.per_action_pj``, all pJ):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from accelsim.arch.spec import ArchSpec
+from accelsim.energy.area import AreaReport, estimate_area
 from accelsim.energy.counts import ActionCounts
 from accelsim.energy.tables import PRECISIONS, TechTable, get_table
 from accelsim.errors import SimError
+
+__all__ = ["AreaReport", "EnergyReport", "estimate_area", "estimate_energy"]
 
 
 @dataclass(frozen=True)
@@ -81,28 +84,6 @@ class EnergyReport:
         return self.total_j / tokens
 
 
-@dataclass(frozen=True)
-class AreaReport:
-    """Area estimate (mm^2) with breakdown ``arrays``, ``sram.<partition>``, ``vector``,
-    ``controllers``, ``rom`` (plus ``sram.unassigned`` when some banks are in no partition).
-
-    ``per_unit_mm2`` lists the unit areas used (per PE, per SRAM KiB, ...).
-    """
-
-    total_mm2: float
-    breakdown_mm2: dict[str, float]
-    per_unit_mm2: dict[str, float] = field(default_factory=dict)
-    technology: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "total_mm2": self.total_mm2,
-            "technology": self.technology,
-            "breakdown_mm2": dict(self.breakdown_mm2),
-            "per_unit_mm2": {k: self.per_unit_mm2[k] for k in sorted(self.per_unit_mm2)},
-        }
-
-
 def _pair_key(precision: str, acc: str) -> str:
     return f"{precision}/{acc}"
 
@@ -140,7 +121,9 @@ def _mac_energies(
     """(arrays energy in pJ, per-pair effective pJ/MAC)."""
     by_pair: dict[str, list[tuple[float, float]]] = {}  # pair -> [(weight, pJ/MAC)]
     for name, a in arch.array_instances():
-        pj = a.mac_energy_pj if a.mac_energy_pj is not None else table.mac_pj(a.precision, a.acc_precision)
+        pj = a.mac_energy_pj
+        if pj is None:
+            pj = table.mac_pj(a.precision, a.acc_precision)
         weight = float(counts.array_cycles.get(name, 0) * a.rows * a.cols)
         by_pair.setdefault(_pair_key(a.precision, a.acc_precision), []).append((weight, pj))
     total = 0.0
@@ -217,12 +200,16 @@ def estimate_energy(
     dma = arch.controller.dma
     seq = arch.controller.sequencer
     e_tr = dma.transfer_energy_pj if dma.transfer_energy_pj is not None else table.dma_transfer_pj
-    e_cmd = seq.command_energy_pj if seq.command_energy_pj is not None else table.sequencer_command_pj
+    e_cmd = seq.command_energy_pj
+    if e_cmd is None:
+        e_cmd = table.sequencer_command_pj
     per["dma.transfer"] = e_tr
     per["dma.byte"] = table.dma_byte_pj
     per["sequencer.command"] = e_cmd
     pj["controllers"] = (
-        counts.dma_transfers * e_tr + counts.dma_bytes * table.dma_byte_pj + counts.sequencer_commands * e_cmd
+        counts.dma_transfers * e_tr
+        + counts.dma_bytes * table.dma_byte_pj
+        + counts.sequencer_commands * e_cmd
     )
 
     # ROM.
@@ -250,57 +237,4 @@ def estimate_energy(
         pj_per_mac=total * 1e12 / macs if macs else 0.0,
         static_power_w=static_w,
         technology=table.name,
-    )
-
-
-def estimate_area(
-    arch: ArchSpec, counts: ActionCounts | None = None, table: TechTable | None = None
-) -> AreaReport:
-    """Area of ``arch`` (mm^2); ``counts`` only supplies ``rom_bytes`` (ROM capacity)."""
-    table = table or get_table(arch.technology)
-    per: dict[str, float] = {}
-    bd: dict[str, float] = {}
-
-    arrays = 0.0
-    for name, a in arch.array_instances():
-        if a.area_mm2 is not None:
-            arrays += a.area_mm2
-            per[f"array.{name}"] = a.area_mm2
-        else:
-            pe = table.mac_area_mm2(a.precision, a.acc_precision)
-            per[f"pe.{_pair_key(a.precision, a.acc_precision)}"] = pe
-            arrays += a.rows * a.cols * pe
-    bd["arrays"] = arrays
-
-    sram = arch.sram
-    kib_area = table.sram_area_mm2_per_kib(sram.ports_per_bank)
-    per["sram.kib"] = kib_area
-    assigned = 0
-    for pname, p in sram.partitions.items():
-        bd[f"sram.{pname}"] = len(p.banks) * sram.bank_size_kib * kib_area
-        assigned += len(p.banks)
-    if sram.banks > assigned:
-        bd["sram.unassigned"] = (sram.banks - assigned) * sram.bank_size_kib * kib_area
-
-    vec = arch.vector
-    if vec.area_mm2 is not None:
-        bd["vector"] = vec.area_mm2
-        per["vector"] = vec.area_mm2
-    else:
-        lane = table.vector_lane_area_mm2(vec.precision)
-        per[f"vector.lane.{vec.precision}"] = lane
-        bd["vector"] = vec.lanes * lane
-
-    per["dma.engine"] = table.dma_engine_area_mm2
-    per["sequencer"] = table.sequencer_area_mm2
-    bd["controllers"] = arch.controller.dma.engines * table.dma_engine_area_mm2 + table.sequencer_area_mm2
-
-    per["rom.kib"] = table.rom_area_mm2_per_kib
-    rom_bytes = counts.rom_bytes if counts is not None else 0
-    if rom_bytes < 0:
-        raise SimError(f"energy: rom_bytes = {rom_bytes} < 0")
-    bd["rom"] = rom_bytes / 1024 * table.rom_area_mm2_per_kib
-
-    return AreaReport(
-        total_mm2=math.fsum(bd.values()), breakdown_mm2=bd, per_unit_mm2=per, technology=table.name
     )

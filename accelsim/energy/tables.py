@@ -40,9 +40,9 @@ table  a (pJ)    b (pJ/sqrt(B))    residual at 8 KB / 32 KB / 1 MB
 
 (:func:`sram_fit_residuals` recomputes the table; a test pins it.) Sanity checks against
 Accelergy's 45 nm outputs (timeloop-accelergy-exercises): 128 KiB x 64 b read, fit 36.9 pJ vs
-Accelergy 32.4 (+14 %); 192 x 16 b scratchpad, fit 0.66 pJ vs 0.68. Writes cost the same as
-reads (``sram_write_ratio = 1``): the published write/read ratios disagree (Accelergy 128 KiB
-0.81, ZigZag 32 KiB 2.27, ZigZag 2 MiB 0.91), so no adjustment is made.
+Accelergy 32.4 (+14 %); 192 x 16 b (384 B) scratchpad, fit 0.80 pJ vs 0.68 (+18 %). Writes
+cost the same as reads (``sram_write_ratio = 1``): the published write/read ratios disagree
+(Accelergy 128 KiB 0.81, ZigZag 32 KiB 2.27, ZigZag 2 MiB 0.91), so no adjustment is made.
 
 Area
 ----
@@ -258,9 +258,12 @@ SRAM_EXTRA_PORT_AREA = 0.5
 #: of which the fp32 add+mult is 4.6e-3 mm^2; the rest (SFU, registers, wiring) is kept fixed
 #: and the arithmetic swapped for the lane precision's.
 VECTOR_LANE_MM2_28 = TPUV1_ACT_PIPE_FRACTION * TPUV1_DIE_MM2 / 256
-#: Sequencer at 28 nm: TPUv1's control, 2 % of 331 mm^2 = 6.6 mm^2 (a TPU-class controller
-#: with its instruction buffer; generous for a small design).
-SEQUENCER_MM2_28 = TPUV1_CONTROL_FRACTION * TPUV1_DIE_MM2
+#: Sequencer at 28 nm, estimate: an in-order control core and decoder (~100 k gates at
+#: ~2.5 M gates/mm^2 = 0.04 mm^2) + a 32 KiB instruction buffer (0.125 mm^2 at the TPUv1 SRAM
+#: density) + command queues and routing margin -> 0.3 mm^2. TPUv1's whole control block
+#: (2 % of the die = 6.6 mm^2) is the upper end for a TPU-class chip; using it would make the
+#: controller dominate small designs' area and leakage.
+SEQUENCER_MM2_28 = 0.3
 #: DMA engine at 28 nm, estimate: ~50 k gates of descriptor queue, address generators and
 #: control at ~2.5 M gates/mm^2 (0.02 mm^2) plus a 4 KiB staging buffer (0.016 mm^2) plus
 #: routing margin -> 0.05 mm^2.
@@ -347,7 +350,9 @@ class TechTable:
         for p in ps:
             if p not in self.mult_pj:
                 raise SpecError(
-                    Problem("", "precision", f"unknown precision '{p}' (known: {', '.join(PRECISIONS)})")
+                    Problem(
+                        "", "precision", f"unknown precision '{p}' (known: {', '.join(PRECISIONS)})"
+                    )
                 )
 
     def mac_pj(self, precision: str, acc_precision: str) -> float:
@@ -370,7 +375,8 @@ class TechTable:
         """DRAM energy per bit read or written (pJ)."""
         if kind not in self.dram_pj_per_bit:
             known = ", ".join(sorted(self.dram_pj_per_bit))
-            raise SpecError(Problem("", "dram.kind", f"no DRAM energy for '{kind}' (known: {known})"))
+            msg = f"no DRAM energy for '{kind}' (known: {known})"
+            raise SpecError(Problem("", "dram.kind", msg))
         return self.dram_pj_per_bit[kind]
 
     def vector_op_pj(self, kind: str, precision: str) -> float:
@@ -382,9 +388,8 @@ class TechTable:
     @property
     def dma_transfer_pj(self) -> float:
         """Per DMA transfer: descriptor reads + address generation (pJ, estimate)."""
-        return DMA_DESCRIPTOR_READS_64B * self.sram_read_pj(8 * _KB, 64) + DMA_CONTROL_ADDS * self.add_pj[
-            "int32"
-        ]
+        fetch = DMA_DESCRIPTOR_READS_64B * self.sram_read_pj(8 * _KB, 64)
+        return fetch + DMA_CONTROL_ADDS * self.add_pj["int32"]
 
     @property
     def wire_pj_per_bit_mm(self) -> float:
@@ -399,7 +404,8 @@ class TechTable:
     @property
     def sequencer_command_pj(self) -> float:
         """Per sequencer command: instruction fetch + decode/issue (pJ, estimate)."""
-        return SEQ_FETCH_READS_64B * self.sram_read_pj(8 * _KB, 64) + SEQ_CONTROL_ADDS * self.add_pj["int32"]
+        fetch = SEQ_FETCH_READS_64B * self.sram_read_pj(8 * _KB, 64)
+        return fetch + SEQ_CONTROL_ADDS * self.add_pj["int32"]
 
     @property
     def rom_byte_pj(self) -> float:
@@ -428,9 +434,11 @@ class TechTable:
     def vector_lane_area_mm2(self, precision: str) -> float:
         """One vector lane at ``precision`` (mm^2)."""
         self._check_precision(precision)
-        fixed = VECTOR_LANE_MM2_28 - (_MULT_AREA_UM2_45["fp32"] + _ADD_AREA_UM2_45["fp32"]) * _ARITH_TO_28 * 1e-6
-        arith = (_MULT_AREA_UM2_45[precision] + _ADD_AREA_UM2_45[precision]) * _ARITH_TO_28 * 1e-6
-        return (fixed + arith) * self.logic_area_scale
+        def arith(p: str) -> float:  # add + mult at 28 nm, mm^2
+            return (_MULT_AREA_UM2_45[p] + _ADD_AREA_UM2_45[p]) * _ARITH_TO_28 * 1e-6
+
+        fixed = VECTOR_LANE_MM2_28 - arith("fp32")
+        return (fixed + arith(precision)) * self.logic_area_scale
 
     @property
     def dma_engine_area_mm2(self) -> float:
@@ -514,11 +522,20 @@ TABLES: dict[str, TechTable] = {
         "estimate: geometric interpolation of 45 nm (Horowitz 2014) and 7 nm (TPUv4i 2021) by node",
         {p: _geo(_ADD_45[p], _ADD_7[p]) for p in PRECISIONS},
         {p: _geo(_MULT_45[p], _MULT_7[p]) for p in PRECISIONS},
-        tuple((s, _geo(e45, e7)) for (s, e45), (_, e7) in zip(_SRAM_ROWS_45, _SRAM_ROWS_7, strict=True)),
+        tuple(
+            (s, _geo(e45, e7))
+            for (s, e45), (_, e7) in zip(_SRAM_ROWS_45, _SRAM_ROWS_7, strict=True)
+        ),
         supply_v=0.9,  # 28 nm HP/HPM nominal
     ),
     "7nm": _make(
-        "7nm", 7, "Jouppi et al., ISCA 2021 (TPUv4i), Table 2", _ADD_7, _MULT_7, _SRAM_ROWS_7, supply_v=0.75
+        "7nm",
+        7,
+        "Jouppi et al., ISCA 2021 (TPUv4i), Table 2",
+        _ADD_7,
+        _MULT_7,
+        _SRAM_ROWS_7,
+        supply_v=0.75,
     ),
 }
 
@@ -532,7 +549,8 @@ def get_table(name: str) -> TechTable:
     if key in TABLES:
         return TABLES[key]
     known = ", ".join(TABLES)
-    raise SpecError(Problem("", "technology", f"unknown technology table '{name}' (known: {known})"))
+    msg = f"unknown technology table '{name}' (known: {known})"
+    raise SpecError(Problem("", "technology", msg))
 
 
 def sram_fit_residuals(table: TechTable) -> list[tuple[int, float, float, float]]:

@@ -257,7 +257,7 @@ def _message(err: Mapping[str, Any]) -> str:
 def _semantic_problems(p: GpuProfile) -> list[tuple[str, str]]:
     probs: list[tuple[str, str]] = []
     if p.idle_power_w >= p.tdp_w:
-        probs.append(("idle_power_w", f"{p.idle_power_w} must be < tdp_w {p.tdp_w}"))
+        probs.append(("idle_power_w", f"{_num(p.idle_power_w)} must be < tdp_w {_num(p.tdp_w)}"))
     return probs
 
 

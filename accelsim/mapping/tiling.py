@@ -61,38 +61,56 @@ def choose_gemm_tile(
     n = min(N, tile_n_folds * C)
     k = min(K, tile_k_folds * R)
 
-    def fits(m: int, n: int, k: int) -> bool:
-        return (
-            (a_resident or m * k * elem_bytes <= buffers.inputs)
-            and k * n * elem_bytes <= buffers.weights
-            and m * n * acc_bytes <= buffers.accumulators
-            and m * n * elem_bytes <= buffers.outputs
-        )
+    def over(m: int, n: int, k: int) -> list[tuple[float, tuple[str, ...]]]:
+        """Overflowing operand buffers as (overflow ratio, dims that shrink it)."""
+        out = []
+        if not a_resident and m * k * elem_bytes > buffers.inputs:
+            out.append((m * k * elem_bytes / buffers.inputs, ("m", "k")))
+        if k * n * elem_bytes > buffers.weights:
+            out.append((k * n * elem_bytes / buffers.weights, ("n", "k")))
+        if m * n * acc_bytes > buffers.accumulators:
+            out.append((m * n * acc_bytes / buffers.accumulators, ("m", "n")))
+        if m * n * elem_bytes > buffers.outputs:
+            out.append((m * n * elem_bytes / buffers.outputs, ("m", "n")))
+        return out
 
-    while not fits(m, n, k):
-        # Shrink whichever dimension is largest relative to its floor.
-        cand = []
-        if m > 1:
-            cand.append((m / 1, "m"))
-        if n > C:
-            cand.append((n / C, "n"))
-        if k > R:
-            cand.append((k / R, "k"))
-        if not cand:
+    while True:
+        problems = over(m, n, k)
+        if not problems:
+            break
+        _, dims = max(problems)
+        # Of the dims that shrink the worst-overflowing buffer, halve the one furthest above
+        # its floor (m: 1 row; n: one column fold; k: one row fold).
+        room = {"m": m / 1, "n": n / C if n > C else 0.0, "k": k / R if k > R else 0.0}
+        choices = [(room[d], d) for d in dims if room[d] > 1 or (d == "m" and m > 1)]
+        if not choices:
+            choices = [(room[d], d) for d in ("m", "n", "k") if room[d] > 1 or (d == "m" and m > 1)]
+        if not choices:
             raise MappingError(
                 f"a {m}x{n}x{k} GEMM tile does not fit the SRAM buffers "
                 f"(inputs {buffers.inputs} B, weights {buffers.weights} B, "
                 f"accumulators {buffers.accumulators} B, outputs {buffers.outputs} B per array)"
             )
-        _, dim = max(cand)
+        _, dim = max(choices)
         if dim == "m":
             m = max(1, m // 2)
         elif dim == "n":
-            n = _round_down(n // 2, C) if n // 2 >= C else C
-            n = min(n, N)
+            n = min(N, _round_down(n // 2, C)) if n // 2 >= C else C
         else:
-            k = _round_down(k // 2, R) if k // 2 >= R else R
-            k = min(k, K)
+            k = min(K, _round_down(k // 2, R)) if k // 2 >= R else R
+    # Balance output tiles over the arrays: among N tiles no larger than the one that fits,
+    # pick the one minimising (rounds of tiles per array) x (tile width): the makespan proxy.
+    if n_arrays > 1 and N > C:
+        mt = -(-M // m)
+        best = (-(-(mt * -(-N // n)) // n_arrays) * n, -n)
+        cand = n - C
+        while cand >= C:
+            rounds = -(-(mt * -(-N // cand)) // n_arrays)
+            key = (rounds * cand, -cand)
+            if key < best:
+                best = key
+            cand -= C
+        n = -best[1]
     # Give every array work where the GEMM allows it.
     while n_arrays > 1 and -(-M // m) * -(-N // n) < n_arrays:
         if n > C:

@@ -80,5 +80,70 @@ def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool =
         t.add_row(o["name"], o["module"] or "<top>", o["unit"], f"{o['start_cycle']:,}", f"{o['end_cycle']:,}",
                   f"{o['cycles']:,}", f"{o['macs']:,}", fmt_bytes(o["dram_bytes"]), f"{o['utilization']:.0%}")
     console.print(t)
+    print_energy_gpu(d, console)
     for p in written or []:
         console.print(f"wrote {p}")
+
+
+def fmt_energy(j: float) -> str:
+    if j >= 1:
+        return f"{j:.3f} J"
+    if j >= 1e-3:
+        return f"{j * 1e3:.3f} mJ"
+    return f"{j * 1e6:.3f} uJ"
+
+
+def print_energy_gpu(d: dict[str, Any], console: Any) -> None:
+    if "energy" in d:
+        e = d["energy"]
+        t = Table(title=f"Energy ({e['technology']}) and area", title_justify="left")
+        t.add_column("component")
+        t.add_column("energy", justify="right")
+        t.add_column("share", justify="right")
+        t.add_column("area", justify="right")
+        total = d["energy_j"] or 1.0
+        area = d.get("area", {}).get("breakdown_mm2", {})
+        for k, v in e["breakdown_j"].items():
+            a = area.get(k)
+            t.add_row(k, fmt_energy(v), f"{v / total:.1%}", f"{a:.2f} mm2" if a is not None else "")
+        t.add_row("[bold]total[/]", f"[bold]{fmt_energy(d['energy_j'])}[/]", "100%", f"[bold]{d['area_mm2']:.2f} mm2[/]")
+        console.print(t)
+        extra = f"average power {d['power_w']:.2f} W, {e['pj_per_mac']:.3f} pJ/MAC, " \
+                f"{fmt_energy(e['per_inference_j'])} per inference"
+        if e.get("per_token_j"):
+            extra += f", {fmt_energy(e['per_token_j'])} per token"
+        console.print(extra)
+    g = d.get("gpu")
+    if g:
+        t = Table(title=f"ASIC vs GPU ({g['profile']}, {g['precision']})", title_justify="left")
+        for c in ("", "ASIC", "GPU", "ASIC advantage"):
+            t.add_column(c, justify="right" if c else "left")
+        sp = d.get("speedup_vs_gpu")
+        t.add_row("latency", fmt_time(d["latency_s"]), fmt_time(g["latency_s"]), f"{sp:.2f}x faster" if sp else "")
+        if "energy_j" in d:
+            er = d.get("energy_ratio_vs_gpu")
+            t.add_row("energy", fmt_energy(d["energy_j"]), fmt_energy(g["energy_j"]), f"{er:.2f}x less" if er else "")
+            t.add_row("average power", f"{d['power_w']:.2f} W", f"{g['power_w']:.1f} W", "")
+            ppw = d.get("perf_per_watt_vs_gpu")
+            if ppw:
+                t.add_row("perf/W", "", "", f"{ppw:.2f}x")
+        console.print(t)
+        asic_top = sorted((o for o in d["ops"] if o["unit"] != "none"), key=lambda o: (-o["cycles"], o["name"]))[:5]
+        t2 = Table(title="Ops that dominate each", title_justify="left")
+        t2.add_column("ASIC op (module)")
+        t2.add_column("share", justify="right")
+        t2.add_column("GPU kernel (module)")
+        t2.add_column("share", justify="right")
+        t2.add_column("bound")
+        gtop = g.get("top_ops", [])
+        for i in range(max(len(asic_top), len(gtop))):
+            a = asic_top[i] if i < len(asic_top) else None
+            b = gtop[i] if i < len(gtop) else None
+            t2.add_row(
+                f"{a['name']} ({a['module'] or '<top>'})" if a else "",
+                f"{a['cycles'] / max(1, d['total_cycles']):.1%}" if a else "",
+                f"{b['name']} ({b['module'] or '<top>'})" if b else "",
+                f"{b['time_s'] / g['latency_s']:.1%}" if b and g["latency_s"] else "",
+                b["bound"] if b else "",
+            )
+        console.print(t2)

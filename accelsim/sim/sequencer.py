@@ -42,9 +42,8 @@ class Sequencer:
         self.commands = 0
         self.op_start: list[int | None] = [None] * n
         self.op_end: list[int] = [0] * n
-        for i in range(n):
-            if self.pending_deps[i] == 0:
-                self._make_ready(i)
+        for i in [i for i in range(n) if self.pending_deps[i] == 0]:
+            self._make_ready(i)
 
     def _make_ready(self, i: int) -> None:
         self.ready[i].succeed()

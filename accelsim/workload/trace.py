@@ -753,7 +753,7 @@ def _convert(
             f"workload '{name}' uses {len(uniq)} unsupported op(s):\n  "
             + "\n  ".join(uniq)
             + "\nsupported ops: "
-            + ", ".join(supported_ops())
+            + ", ".join(sorted({t.rsplit(".", 1)[0] for t in supported_ops()}))
         )
     for spec in sig.output_specs:
         if spec.kind not in (OutputKind.USER_OUTPUT, OutputKind.TOKEN):
@@ -929,10 +929,14 @@ def _convert(
     except (TypeError, ValueError) as e:
         raise WorkloadError(f"workload '{name}': meta is not JSON-able: {e}") from None
 
-    # order: inputs, weights/consts, activations (program order)
+    # order: inputs, weights/consts (by first use), activations (program order)
     ordered: dict[str, TensorInfo] = {}
     for k in graph_inputs:
         ordered[k] = tensors[k]
+    for op in ops:
+        for k in op.inputs:
+            if k not in ordered and tensors[k].kind != "activation":
+                ordered[k] = tensors[k]
     for k, v in tensors.items():
         if v.kind != "activation" and k not in ordered:
             ordered[k] = v
@@ -943,3 +947,14 @@ def _convert(
     graph = Graph(name, ordered, tuple(ops), tuple(graph_inputs), tuple(out_names), meta)
     graph.verify()
     return Traced(graph=graph, params=params, inputs=inputs)
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """Makes ``accelsim.workload.trace`` callable even when the package attribute is this module
+    (the import system binds submodules over same-named package attributes)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return trace(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule
