@@ -12,6 +12,7 @@ Module paths are the usual GPT-2 ones: ``wte``, ``wpe``, ``h.3.ln_1``, ``h.3.att
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -109,13 +110,23 @@ class GPT2(nn.Module):
         return self.lm_head(self.ln_f(x))
 
 
+def _positive_int(name: str, key: str, v: object) -> int:
+    try:
+        if isinstance(v, bool):
+            raise TypeError
+        n = operator.index(v)  # int, numpy integers
+    except TypeError:
+        raise ValueError(f"{name}: {key} must be a positive integer, got {v!r}") from None
+    if n < 1:
+        raise ValueError(f"{name}: {key} must be a positive integer, got {v!r}")
+    return n
+
+
 def _build(cfg: GPT2Config, name: str, seq: int, batch: int) -> Workload:
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        raise ValueError(f"{name}: seq must be a positive integer, got {seq!r}")
+    seq = _positive_int(name, "seq", seq)
+    batch = _positive_int(name, "batch", batch)
     if seq > cfg.block_size:
         raise ValueError(f"{name}: seq {seq} exceeds the context length {cfg.block_size}")
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise ValueError(f"{name}: batch must be a positive integer, got {batch!r}")
     torch.manual_seed(0)
     model = GPT2(cfg).eval()
     gen = torch.Generator().manual_seed(1)

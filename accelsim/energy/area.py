@@ -1,7 +1,8 @@
 """Area estimate of an architecture (mm^2) from the technology table's per-unit areas.
 
-Per-unit areas (per PE by precision, per SRAM KiB, per ROM KiB, per vector lane, per DMA engine,
-sequencer) are anchored on TPUv1 at 28 nm and scaled by node; see :mod:`accelsim.energy.tables`.
+Per-unit areas come from the technology table: per PE by precision, per SRAM KiB and per vector
+lane are anchored on TPUv1 at 28 nm; ROM, DMA engine and sequencer are reasoned estimates; all
+scale by node (see :mod:`accelsim.energy.tables`).
 The arch's ``arrays[].area_mm2`` and ``vector.area_mm2`` override them::
 
     rep = estimate_area(arch)

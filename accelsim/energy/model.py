@@ -119,23 +119,26 @@ def _mac_energies(
     arch: ArchSpec, counts: ActionCounts, table: TechTable
 ) -> tuple[float, dict[str, float]]:
     """(arrays energy in pJ, per-pair effective pJ/MAC)."""
-    by_pair: dict[str, list[tuple[float, float]]] = {}  # pair -> [(weight, pJ/MAC)]
+    # pair -> [(busy PE-cycles, PEs, pJ/MAC)] per array instance
+    by_pair: dict[str, list[tuple[float, float, float]]] = {}
     for name, a in arch.array_instances():
         pj = a.mac_energy_pj
         if pj is None:
             pj = table.mac_pj(a.precision, a.acc_precision)
-        weight = float(counts.array_cycles.get(name, 0) * a.rows * a.cols)
-        by_pair.setdefault(_pair_key(a.precision, a.acc_precision), []).append((weight, pj))
+        pes = float(a.rows * a.cols)
+        cycles = float(counts.array_cycles.get(name, 0))
+        key = _pair_key(a.precision, a.acc_precision)
+        by_pair.setdefault(key, []).append((cycles * pes, pes, pj))
     total = 0.0
     used: dict[str, float] = {}
     for key in sorted(set(by_pair) | set(counts.macs)):
         if key in by_pair:
             entries = by_pair[key]
-            wsum = sum(w for w, _ in entries)
-            if wsum == 0:  # no cycle counts: weight by PEs alone (equal per instance)
-                entries = [(1.0, pj) for _, pj in entries]
-                wsum = float(len(entries))
-            pj = sum(w * e for w, e in entries) / wsum
+            if sum(w for w, _, _ in entries) == 0:  # no cycle counts: weight by PEs alone
+                weighted = [(pes, e) for _, pes, e in entries]
+            else:
+                weighted = [(w, e) for w, _, e in entries]
+            pj = sum(w * e for w, e in weighted) / sum(w for w, _ in weighted)
         else:  # MACs at a pair no array declares: price from the table
             pj = table.mac_pj(*_parse_pair(key))
         used[f"mac.{key}"] = pj

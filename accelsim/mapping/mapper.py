@@ -341,6 +341,11 @@ class Mapper:
                               buffers=self.buffers, n_arrays=len(self.arrays) * 1,
                               max_tile_m=self.opts.max_tile_m, tile_n_folds=self.opts.tile_n_folds,
                               tile_k_folds=self.opts.tile_k_folds, a_resident=a_res)
+        # Stage A on chip when it fits the free resident space: each array loads an A block
+        # the first time it needs it and re-reads it from SRAM for the other N blocks.
+        a_staged = (not a_res) and a_bytes is None and batch * M * K * e <= self.resident_budget - self.live
+        if a_staged:
+            self.live += batch * M * K * e
         out_tiles = [(bi, no, ns, mo, ms) for bi in range(batch)
                      for no, ns in split_range(N, ts.n) for mo, ms in split_range(M, ts.m)]
         ksplit = split_range(K, ts.k)
@@ -354,6 +359,7 @@ class Mapper:
             mine = out_tiles[ai * chunk:(ai + 1) * chunk]
             seq: list[Tile] = []
             last_b: tuple[int, int, int] | None = None
+            a_loaded: set[tuple[int, int, int]] = set()
             for bi, no, ns, mo, ms in mine:
                 for kj, (ko, ks) in enumerate(ksplit):
                     slot = self._next_slot(inst)
@@ -362,7 +368,12 @@ class Mapper:
                     words = systolic.sram_operand_words(df, ms, ns, ks, R, C)
                     # A operand (inputs)
                     a_tile_bytes = ms * ks * e
-                    if a_res:
+                    akey = (bi, mo, ko)
+                    if a_res or (a_staged and akey in a_loaded):
+                        sram.append(SramAccess(self.p_out, words["inputs"] * e, False, -1))
+                    elif a_staged:
+                        a_loaded.add(akey)
+                        loads.append(Transfer(a, a_tile_bytes, self.p_out, "load"))
                         sram.append(SramAccess(self.p_out, words["inputs"] * e, False, -1))
                     else:
                         # scale for conv (im2col'd A is read from a smaller input tensor)
@@ -382,10 +393,18 @@ class Mapper:
                     last_k = kj == len(ksplit) - 1
                     # Partial sums go through the accumulators; an os array holds its
                     # outputs in the PEs, so its last K tile writes straight to outputs.
-                    if not (df == "os" and last_k):
+                    # ws/is: every K fold read-modify-writes the partial sums (the first fold
+                    # of the first K tile only writes); os: only across K tiles.
+                    if df == "os":
+                        if not last_k:
+                            sram.append(SramAccess(self.p_acc, ms * ns * acc, True, -1))
+                        if kj > 0:
+                            sram.append(SramAccess(self.p_acc, ms * ns * acc, False, -1))
+                    else:
                         sram.append(SramAccess(self.p_acc, words["outputs"] * acc, True, -1))
-                    if kj > 0:
-                        sram.append(SramAccess(self.p_acc, ms * ns * acc, False, -1))
+                        rd = words["outputs"] - (ms * ns if kj == 0 else 0)
+                        if rd > 0:
+                            sram.append(SramAccess(self.p_acc, rd * acc, False, -1))
                     stores: list[Transfer] = []
                     if last_k:
                         if df != "os":
@@ -400,6 +419,8 @@ class Mapper:
                                     loads=tuple(loads), stores=tuple(stores), sram=tuple(sram),
                                     macs=ms * ns * ks, dims=(ms, ns, ks)))
             per_array.append(seq)
+        if a_staged:
+            self.live -= batch * M * K * e
         # Interleave issue order across arrays so in-order issue keeps all arrays busy.
         longest = max((len(s) for s in per_array), default=0)
         for j in range(longest):

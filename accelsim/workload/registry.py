@@ -261,6 +261,8 @@ def _call_factory(name: str, factory: WorkloadFactory, params: Mapping[str, obje
         raise WorkloadError(f"workload '{name}': {e}") from e
     except ImportError as e:
         raise WorkloadError(f"workload '{name}' needs a missing package: {e}") from e
+    except Exception as e:  # noqa: BLE001 -- user code; report it as a workload problem
+        raise WorkloadError(f"workload '{name}' failed to build: {type(e).__name__}: {e}") from e
     if not isinstance(w, Workload):
         raise WorkloadError(
             f"workload factory '{name}' returned {type(w).__name__}, expected accelsim.workload.Workload"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import operator
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -676,7 +677,9 @@ def export_program(module: nn.Module, example_inputs: tuple, name: str = "") -> 
     module.eval()
     label = f" '{name}'" if name else ""
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # torch-internal deprecation noise emitted by export itself
+            warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
             ep = torch.export.export(module, tuple(example_inputs), strict=False)
             return ep.run_decompositions(decomposition_table())
     except WorkloadError:

@@ -73,7 +73,7 @@ def test_edge_and_datacenter_shapes() -> None:
     assert (dc.arrays[0].precision, dc.arrays[0].acc_precision) == ("bf16", "fp32")
     assert dc.sram.total_bytes == 64 * MIB
     assert dc.dram.bandwidth_gbps >= 2000 and dc.dram.channels == 16
-    assert dc.controller.dma.engines >= 4 and dc.vector.lanes == 256
+    assert dc.controller.dma.engines >= 4 and dc.vector.lanes == 2048
     assert len(dc.array_instances()) == 4
 
 

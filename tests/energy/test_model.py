@@ -211,6 +211,17 @@ def test_mac_override_split_between_arrays_by_busy_pe_cycles():
     assert rep.breakdown_j["arrays"] == pytest.approx(want * PJ)
 
 
+def test_mac_override_split_by_pes_without_cycle_counts():
+    arch = small_arch(
+        arrays=[
+            {"name": "a", "rows": 4, "cols": 4, "mac_energy_pj": 1.0},
+            {"name": "b", "rows": 4, "cols": 12, "mac_energy_pj": 2.0},
+        ]
+    )
+    rep = estimate_energy(arch, ActionCounts(macs={"int8/int32": 400}), 0.0)
+    assert rep.per_action_pj["mac.int8/int32"] == pytest.approx(0.25 * 1.0 + 0.75 * 2.0)
+
+
 def test_macs_at_pair_no_array_declares_use_table():
     rep = estimate_energy(small_arch(), ActionCounts(macs={"fp32/fp32": 10}), 0.0)
     assert rep.breakdown_j["arrays"] == pytest.approx(10 * (FP32_MULT + FP32_ADD) * PJ)
