@@ -29,6 +29,8 @@ class RunOptions:
     mapping: MappingOptions = field(default_factory=MappingOptions)
     gpu: str | None = "h100"  # GPU profile to compare against (None: no comparison)
     energy: bool = True
+    enforce: bool = False  # residual access-policy violations are an error (exit 1)
+    rom_compare: bool = True  # with rom: in the arch, also simulate without it and report both
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "mapping": self.mapping.to_dict(), "gpu": self.gpu}
@@ -64,7 +66,42 @@ def simulate(arch: ArchSpec, graph: Graph, options: RunOptions | None = None) ->
         attach_energy(result)
     if opts.gpu:
         attach_gpu(result, opts.gpu)
+    if arch.rom is not None and opts.rom_compare and opts.energy:
+        attach_rom_comparison(result, arch, graph, opts)
+    if opts.enforce:
+        enforce_policy(result)
     return result
+
+
+def enforce_policy(result: RunResult) -> None:
+    """Raise :class:`CheckFailure` (exit 1) when the run violated the residual access policy."""
+    from accelsim.errors import CheckFailure, MappingError
+
+    v = result.data.get("policy_violations")
+    if v is None:
+        raise MappingError("--enforce needs an architecture with a 'residual:' access policy")
+    if v:
+        lines = [
+            f"{x['access']} of residual partition '{x['partition']}' by module '{x['module']}' "
+            f"(op '{x['op']}', role '{x['role']}', rule '{x['rule']}')"
+            for x in v
+        ]
+        raise CheckFailure(f"{len(v)} residual access-policy violation(s):\n  " + "\n  ".join(lines))
+
+
+def attach_rom_comparison(result: RunResult, arch: ArchSpec, graph: Graph, opts: RunOptions) -> None:
+    """Cost and benefit of hard-wiring: the same model on the same arch without ``rom:``."""
+    plain = arch.model_copy(update={"rom": None})
+    other = simulate(plain, graph, replace(opts, gpu=None, enforce=False, rom_compare=False))
+    d, o = result.data, other.data
+    keys = ("total_cycles", "latency_s", "energy_j", "area_mm2", "dram_read_bytes")
+    d["rom_comparison"] = {
+        "with_rom": {k: d[k] for k in keys},
+        "without_rom": {k: o[k] for k in keys},
+        "speedup": o["latency_s"] / d["latency_s"] if d["latency_s"] else None,
+        "energy_saving_j": o["energy_j"] - d["energy_j"],
+        "area_cost_mm2": d["area_mm2"] - o["area_mm2"],
+    }
 
 
 def attach_energy(result: RunResult) -> None:

@@ -106,6 +106,8 @@ def main() -> None:
 @click.option("--gpu", "gpu", default="h100", show_default=True, metavar="NAME",
               help="GPU profile to compare against (a100, h100, h200, l4, v100, or a YAML file)")
 @click.option("--no-gpu", is_flag=True, help="skip the GPU comparison")
+@click.option("--enforce", is_flag=True,
+              help="make residual access-policy violations an error (exit 1)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="write result.json and ops.csv here")
 @click.option("--json", "as_json", is_flag=True, help="print result JSON to stdout (no tables)")
 @click.option("--ops", "n_ops", type=int, default=12, show_default=True, help="rows of the per-op table (0: all)")
@@ -113,7 +115,7 @@ def main() -> None:
 @handle_errors
 def run(arch: str | None, workload: str | None, seq: int | None, batch: int | None,
         param: tuple[str, ...], overrides: tuple[str, ...], compat: str | None,
-        gpu: str, no_gpu: bool, out_dir: str | None, as_json: bool, n_ops: int, quiet: bool) -> None:
+        gpu: str, no_gpu: bool, enforce: bool, out_dir: str | None, as_json: bool, n_ops: int, quiet: bool) -> None:
     """Simulate WORKLOAD on the architecture ARCH and report latency and utilisation.
 
     \b
@@ -130,11 +132,14 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
     opts = api.RunOptions(mode="scalesim" if compat == "scalesim" else "pipelined",
                           gpu=None if no_gpu else gpu)
     result = api.simulate(arch_spec, graph, opts)
+    # Results are written and shown first: a failing gate never loses them.
     written = result.write(out_dir) if out_dir else []
     if as_json:
         click.echo(result.to_json(), nl=False)
-        return
-    print_run(result, _console(), n_ops=n_ops, quiet=quiet, written=written)
+    else:
+        print_run(result, _console(), n_ops=n_ops, quiet=quiet, written=written)
+    if enforce:
+        api.enforce_policy(result)
 
 
 @main.command()

@@ -81,6 +81,18 @@ def _binned(intervals: list[tuple[int, int]], total: int, bins: int = TIMELINE_B
     return [_r(min(1.0, a / (size * width))) for a in acc]
 
 
+def _residual_and_rom(sim: SimOutput, program: Program) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if sim.policy is not None:
+        out["access_matrix"] = {r: dict(sorted(v.items())) for r, v in sorted(sim.policy.matrix.items())}
+        out["policy_checks"] = sim.policy.checks
+        out["policy_violations"] = [v.to_dict() for v in sim.policy.violations]
+    if program.rom_bytes:
+        out["rom"] = {"bytes": program.rom_bytes, "read_bytes": sim.rom_read_bytes,
+                      "weights": list(program.rom_weights)}
+    return out
+
+
 def build_result(
     program: Program,
     sim: SimOutput,
@@ -193,6 +205,7 @@ def build_result(
         },
         "events": sim.events,
         "tiles": len(program.tiles),
+        **_residual_and_rom(sim, program),
         "ops": ops,
     }
     return RunResult(data=data, program=program, sim=sim, graph=graph, arch=arch)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 Dataflow = Literal["os", "ws", "is"]
 Precision = Literal["int8", "int16", "int32", "fp16", "bf16", "fp32"]
-Role = Literal["inputs", "weights", "outputs", "accumulators"]
+Role = Literal["inputs", "weights", "outputs", "accumulators", "residual"]
 ROLES: tuple[Role, ...] = ("inputs", "weights", "outputs", "accumulators")
 
 #: Bytes per element of each precision.
@@ -175,6 +175,40 @@ class VectorSpec(_Frozen):
         return self.op_cycles.get("default", DEFAULT_VECTOR_OP_CYCLES["default"])
 
 
+class ResidualPartitionSpec(_Frozen):
+    """One named partition of the residual stream, bound to an SRAM partition (bank group)."""
+
+    sram: str = Field(description="SRAM partition (holding role 'residual') that stores it")
+
+
+class PolicyRule(_Frozen):
+    """Which residual partitions a role (module paths matching ``role``) may read and write."""
+
+    role: str = Field(description="glob over module paths, e.g. 'h.*.attn.heads.*'")
+    read: list[str] = Field(default_factory=list)
+    write: list[str] = Field(default_factory=list)
+
+
+class ResidualSpec(_Frozen):
+    """A partitioned residual stream with an access policy the controller enforces.
+
+    Workloads mark residual accesses with :mod:`accelsim.workload.residual` ports; every tile
+    that moves a partition's data is checked against ``policy`` (first matching rule wins;
+    a role no rule matches gets ``default``).
+    """
+
+    partitions: dict[str, ResidualPartitionSpec] = Field(min_length=1)
+    policy: list[PolicyRule] = Field(default_factory=list)
+    default: Literal["allow", "deny"] = "deny"
+
+
+class RomSpec(_Frozen):
+    """Hard-wired modules: their weights live in on-chip ROM (no DRAM traffic)."""
+
+    modules: list[str] = Field(min_length=1, description="globs over module paths")
+    read_energy_pj_per_byte: Annotated[float, Field(gt=0)] | None = None
+
+
 class ArchSpec(_Frozen):
     """A whole accelerator."""
 
@@ -191,6 +225,8 @@ class ArchSpec(_Frozen):
     static_power_w: Annotated[float, Field(ge=0)] | None = Field(
         None, description="override: leakage/static power (W)"
     )
+    residual: ResidualSpec | None = None
+    rom: RomSpec | None = None
 
     @property
     def clock_hz(self) -> float:
@@ -238,7 +274,24 @@ def semantic_problems(spec: ArchSpec) -> list[tuple[str, str]]:
                 probs.append((f"sram.partitions.{pname}.holds[{i}]", f"role '{r}' listed twice"))
             seen.add(r)
     held = {r for p in spec.sram.partitions.values() for r in p.holds}
+    if spec.residual is not None:
+        for rname, rp in spec.residual.partitions.items():
+            path = f"residual.partitions.{rname}.sram"
+            if rp.sram not in spec.sram.partitions:
+                probs.append((path, f"SRAM partition '{rp.sram}' does not exist "
+                                    f"(have: {', '.join(spec.sram.partitions)})"))
+            elif "residual" not in spec.sram.partitions[rp.sram].holds:
+                probs.append((path, f"SRAM partition '{rp.sram}' does not hold role 'residual'"))
+        for i, rule in enumerate(spec.residual.policy):
+            for acc in ("read", "write"):
+                for j, name in enumerate(getattr(rule, acc)):
+                    if name not in spec.residual.partitions:
+                        probs.append((f"residual.policy[{i}].{acc}[{j}]",
+                                      f"residual partition '{name}' does not exist "
+                                      f"(have: {', '.join(spec.residual.partitions)})"))
     for r in ROLES:
+        if r == "residual":
+            continue
         if r not in held:
             probs.append(("sram.partitions", f"no partition holds '{r}'"))
     for gi, a in enumerate(spec.arrays):

@@ -25,8 +25,9 @@ Pure and deterministic. The rules (also in docs/mapping.md):
 
 from __future__ import annotations
 
+import fnmatch
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from accelsim.arch.spec import PRECISION_BYTES, ArchSpec
 from accelsim.errors import MappingError
@@ -35,6 +36,7 @@ from accelsim.mapping.tiling import Buffers, choose_gemm_tile, split_range
 from accelsim.model import systolic
 from accelsim.model.vector import vector_cycles
 from accelsim.workload.ir import DTYPE_BYTES, Graph, Op
+from accelsim.workload.ports import parse_port
 
 FREE_VIEWS = frozenset(
     {
@@ -112,6 +114,8 @@ class Mapper:
         self.notes: list[str] = []
         self.resident_ever: set[str] = set()
         self._pinned: set[str] = set()
+        self.res_loc: dict[str, str] = {}  # residual tensor -> SRAM partition holding it
+        self.rom_weights: set[str] = set()
 
     # ------------------------------------------------------------------ sizes
     def _buffers(self, users: int) -> Buffers:
@@ -191,7 +195,20 @@ class Mapper:
     def on_chip(self, t: str) -> bool:
         r = self.root(t)
         tk = self.g.tensors[r].kind
-        return r in self.resident or tk == "const"
+        return r in self.resident or tk == "const" or r in self.res_loc or r in self.rom_weights
+
+    def in_rom(self, op: Op, weight: str) -> bool:
+        """Is ``weight`` (read by ``op``) hard-wired in ROM by the arch's ``rom.modules``?"""
+        rom = self.arch.rom
+        w = self.root(weight)
+        if rom is None or self.g.tensors[w].kind != "weight":
+            return False
+        parts = op.module.split(".")
+        prefixes = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        if any(fnmatch.fnmatchcase(pre, pat) for pat in rom.modules for pre in prefixes):
+            self.rom_weights.add(w)
+            return True
+        return False
 
     def _is_gemm_only_consumed(self, t: str, seen: set[str] | None = None) -> bool:
         seen = seen or set()
@@ -237,6 +254,8 @@ class Mapper:
             tiles=tuple(self.tiles),
             resident=frozenset(self.resident_ever),
             notes=tuple(self.notes),
+            rom_bytes=sum(self.tbytes(w) for w in self.rom_weights),
+            rom_weights=tuple(sorted(self.rom_weights)),
         )
 
     def map_op(self, op: Op) -> None:
@@ -258,6 +277,10 @@ class Mapper:
                 f"{op.where()}: --compat scalesim models systolic GEMMs only; "
                 f"this workload has a {k} op (use the default timing mode)"
             )
+        port = parse_port(op.module) if self.arch.residual is not None else None
+        if port is not None:
+            self.map_port(op, *port)
+            return
         if k in ("linear", "matmul", "conv2d"):
             self.map_gemm(op)
         elif k == "sdpa":
@@ -309,6 +332,7 @@ class Mapper:
             name=op.name, ir_op=op.name, kind=op.kind, module=op.module, deps=deps,
             batch=batch, M=M, N=N, K=K, a=a, b=b, out=out,
             a_bytes=self.tbytes(a) if op.kind == "conv2d" else None,
+            b_rom=self.in_rom(op, b),
         )
         for o in op.outputs:
             self.producer[o] = (idx,)
@@ -318,6 +342,7 @@ class Mapper:
         batch: int, M: int, N: int, K: int, a: str, b: str, out: str,
         a_bytes: int | None = None, note: str = "",
         a_on_chip: bool | None = None, b_on_chip: bool | None = None, out_on_chip: bool | None = None,
+        batch_range: tuple[int, int] = (0, 0), b_rom: bool = False,
     ) -> int:
         e, acc = self.elem, self.acc
         a_res = self.on_chip(a) if a_on_chip is None else a_on_chip
@@ -331,10 +356,11 @@ class Mapper:
             for bi in range(batch):
                 cyc = systolic.scalesim_serial_cycles(spec.dataflow, M, N, K, spec.rows, spec.cols)
                 self.tiles.append(Tile(id=len(self.tiles), op=idx, unit=inst, compute_cycles=cyc,
-                                       slot=0, macs=M * N * K, dims=(M, N, K)))
+                                       slot=0, macs=M * N * K, dims=(M, N, K), offsets=(bi, 0, 0, 0)))
             self.add_op(name=name, ir_op=ir_op, kind=kind, module=module, unit="array", deps=deps,
                         tiles=(first, len(self.tiles)), macs=macs, gemm=(batch, M, N, K),
-                        note=note or "scalesim compat: one serial tile")
+                        note=note or "scalesim compat: one serial tile", operands=(a, b, out),
+                        batch_range=batch_range)
             return idx
         a0 = self.arrays[0][1]
         ts = choose_gemm_tile(M, N, K, a0.rows, a0.cols, elem_bytes=e, acc_bytes=acc,
@@ -382,7 +408,10 @@ class Mapper:
                         sram.append(SramAccess(self.p_in, words["inputs"] * e, False, slot))
                     # B operand (weights / stationary operand)
                     bkey = (bi, no, ko)
-                    if b_res:
+                    rom_read = 0
+                    if b_rom:
+                        rom_read = words["weights"] * e
+                    elif b_res:
                         sram.append(SramAccess(self.p_out, words["weights"] * e, False, -1))
                     else:
                         if not (len(ksplit) == 1 and last_b == bkey):
@@ -417,7 +446,8 @@ class Mapper:
                     cyc = systolic.gemm_cycles(df, ms, ns, ks, R, C, "pipelined")
                     seq.append(Tile(id=-1, op=idx, unit=inst, compute_cycles=cyc, slot=slot,
                                     loads=tuple(loads), stores=tuple(stores), sram=tuple(sram),
-                                    macs=ms * ns * ks, dims=(ms, ns, ks)))
+                                    macs=ms * ns * ks, dims=(ms, ns, ks), offsets=(bi, mo, no, ko),
+                                    rom_read_bytes=rom_read))
             per_array.append(seq)
         if a_staged:
             self.live -= batch * M * K * e
@@ -430,7 +460,8 @@ class Mapper:
                     self.tiles.append(Tile(**{**t.__dict__, "id": len(self.tiles)}))
         self.add_op(name=name, ir_op=ir_op, kind=kind, module=module, unit="array", deps=deps,
                     tiles=(first, len(self.tiles)), macs=macs, gemm=(batch, M, N, K),
-                    note=note or f"tile {ts.m}x{ts.n}x{ts.k}")
+                    note=note or f"tile {ts.m}x{ts.n}x{ts.k}", operands=(a, b, out),
+                    batch_range=batch_range)
         return idx
 
     # ------------------------------------------------------------------ SDPA
@@ -462,6 +493,7 @@ class Mapper:
                 name=f"{op.name}.g{gi}.qk", ir_op=op.name, kind="sdpa.qk", module=op.module,
                 deps=deps, batch=hb, M=L, N=S, K=D, a=op.inputs[0], b=op.inputs[1], out=pname,
                 a_on_chip=q_res, b_on_chip=k_res, out_on_chip=p_res, note="QK^T",
+                batch_range=(gi * per, gi * per + hb),
             )
             i_sm = self.emit_vector(
                 name=f"{op.name}.g{gi}.softmax", ir_op=op.name, kind="sdpa.softmax",
@@ -473,6 +505,7 @@ class Mapper:
                 name=f"{op.name}.g{gi}.av", ir_op=op.name, kind="sdpa.av", module=op.module,
                 deps=(i_sm,), batch=hb, M=L, N=Dv, K=S, a=pname, b=op.inputs[2], out=out,
                 a_on_chip=p_res, b_on_chip=v_res, out_on_chip=o_res, note="P.V",
+                batch_range=(gi * per, gi * per + hb),
             )
             finals.append(i_av)
         for o in op.outputs:
@@ -492,7 +525,7 @@ class Mapper:
             w, ix = op.inputs[0], op.inputs[1]
             rows = T[ix].numel
             d = T[w].shape[-1]
-            ins.append((w, rows * d * self.elem, self.on_chip(w)))
+            ins.append((w, rows * d * self.elem, self.on_chip(w) or self.in_rom(op, w)))
             ins.append((ix, self.tbytes(ix), self.on_chip(ix)))
             elems = rows * d
         else:
@@ -509,10 +542,53 @@ class Mapper:
         for o in outs:
             self.producer[o] = (idx,)
 
+    # ------------------------------------------------------------------ residual ports
+    def map_port(self, op: Op, role: str, access: str, partition: str) -> None:
+        """A read/write of a residual partition: a vector-unit move on the partition's banks,
+        tagged with (role, partition, access) so the controller can check the policy."""
+        res = self.arch.residual
+        assert res is not None
+        if partition not in res.partitions:
+            raise MappingError(
+                f"{op.where()}: residual partition '{partition}' is not bound in the architecture "
+                f"(residual.partitions: {', '.join(res.partitions)})"
+            )
+        sp = res.partitions[partition].sram
+        T = self.g.tensors
+        out = op.outputs[0]
+        deps = self.deps_of(op)
+        if access == "read":
+            src = op.inputs[0]
+            nb = self.tbytes(src)
+            self.res_loc.setdefault(self.root(src), sp)
+            self._place(out)
+            idx = self.emit_vector(
+                name=op.name, ir_op=op.name, kind=f"residual.read", module=op.module, deps=deps,
+                vkind="copy", elems=T[src].numel, in_bytes=[(src, nb, True)], out_tensor=out,
+                out_bytes=self.tbytes(out), out_res=self.root(out) in self.resident,
+                access=((role, partition, "read", nb),), src_partition=sp,
+            )
+        else:
+            old, delta = op.inputs[0], op.inputs[1] if len(op.inputs) > 1 else op.inputs[0]
+            self.res_loc.setdefault(self.root(old), sp)
+            self.res_loc[out] = sp
+            nb = self.tbytes(delta)
+            idx = self.emit_vector(
+                name=op.name, ir_op=op.name, kind="residual.write", module=op.module, deps=deps,
+                vkind="add", elems=T[out].numel,
+                in_bytes=[(old, self.tbytes(old), True), (delta, nb, self.on_chip(delta))],
+                out_tensor=out, out_bytes=self.tbytes(out), out_res=True,
+                access=((role, partition, "write", nb),), src_partition=sp, dst_partition=sp,
+            )
+        for o in op.outputs:
+            self.producer[o] = (idx,)
+
     def emit_vector(
         self, *, name: str, ir_op: str, kind: str, module: str, deps: tuple[int, ...],
         vkind: str, elems: int, in_bytes: list[tuple[str, int, bool]],
         out_tensor: str, out_bytes: int, out_res: bool,
+        access: tuple[tuple[str, str, str, int], ...] = (),
+        src_partition: str | None = None, dst_partition: str | None = None,
     ) -> int:
         idx = len(self.ops)
         first = len(self.tiles)
@@ -536,7 +612,8 @@ class Mapper:
                 if tb <= 0:
                     continue
                 if res:
-                    sram.append(SramAccess(self.p_out, tb, False, -1))
+                    loc = self.res_loc.get(self.root(t), src_partition if access else None) or self.p_out
+                    sram.append(SramAccess(loc, tb, False, -1))
                 else:
                     loads.append(Transfer(t, tb, self.p_in, "load"))
                     sram.append(SramAccess(self.p_in, tb, False, slot))
@@ -544,14 +621,17 @@ class Mapper:
             stores: list[Transfer] = []
             if ob > 0:
                 if out_res:
-                    sram.append(SramAccess(self.p_out, ob, True, -1))
+                    sram.append(SramAccess(dst_partition or self.p_out, ob, True, -1))
                 else:
                     sram.append(SramAccess(self.p_out, ob, True, slot))
                     stores.append(Transfer(out_tensor, ob, self.p_out, "store"))
             cyc = vector_cycles(ne, vs.lanes, vs.cost(vkind), vs.pipeline_latency_cycles)
+            acc_t = tuple((r, p, a, b * frac_num // frac_den) for r, p, a, b in access)
             self.tiles.append(Tile(id=len(self.tiles), op=idx, unit="vector", compute_cycles=cyc,
+                                   access=acc_t,
                                    slot=slot, loads=tuple(loads), stores=tuple(stores),
-                                   sram=tuple(sram), dims=(ne,), vector_kind=vkind, vector_elems=ne))
+                                   sram=tuple(sram), dims=(ne,), offsets=(lo,), vector_kind=vkind,
+                                   vector_elems=ne))
         self.add_op(name=name, ir_op=ir_op, kind=kind, module=module, unit="vector", deps=deps,
                     tiles=(first, len(self.tiles)), note=f"{n_tiles} vector tiles ({vkind})")
         return idx

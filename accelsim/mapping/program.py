@@ -52,8 +52,11 @@ class Tile:
     sram: tuple[SramAccess, ...] = ()
     macs: int = 0
     dims: tuple[int, ...] = ()  # (m, n, k) for array tiles, (elements,) for vector tiles
+    offsets: tuple[int, ...] = ()  # (batch, m, n, k) offsets for array tiles, (element,) for vector
     vector_kind: str = ""  # vector cost kind, for vector tiles
     vector_elems: int = 0
+    access: tuple[tuple[str, str, str, int], ...] = ()  # residual (role, partition, read|write, bytes)
+    rom_read_bytes: int = 0  # weight bytes read from on-chip ROM (hard-wired modules)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class MappedOp:
     macs: int = 0
     gemm: tuple[int, int, int, int] = (0, 0, 0, 0)  # (batch, M, N, K) for GEMM pieces
     note: str = ""
+    operands: tuple[str, ...] = ()  # GEMM pieces: (A, B, out) tensor names (SDPA P is virtual)
+    batch_range: tuple[int, int] = (0, 0)  # SDPA pieces: the flattened (batch*head) range covered
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class Program:
     tiles: tuple[Tile, ...]
     resident: frozenset[str] = field(default_factory=frozenset)  # tensors kept on chip
     notes: tuple[str, ...] = ()
+    rom_bytes: int = 0  # weight bytes hard-wired in ROM
+    rom_weights: tuple[str, ...] = ()
 
     @property
     def total_macs(self) -> int:

@@ -287,8 +287,10 @@ def svg_hbars(items: Sequence[tuple[str, float, str]], label: str, colours: Sequ
 
 
 def _log_ticks(lo: float, hi: float) -> list[float]:
+    """Decades in [lo, hi]; with 1-2-5 steps when the range spans under three decades."""
     a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    return [10.0**k for k in range(a, b + 1) if lo <= 10.0**k <= hi]
+    steps = (1.0,) if b - a > 3 else (1.0, 2.0, 5.0)
+    return [m * 10.0**k for k in range(a, b + 1) for m in steps if lo <= m * 10.0**k <= hi]
 
 
 def svg_roofline(points: Sequence[dict[str, Any]], peak_ops: float, bw_bytes: float,
@@ -343,7 +345,8 @@ def svg_roofline(points: Sequence[dict[str, Any]], peak_ops: float, bw_bytes: fl
         if val > 0:
             parts.append(f'<line x1="{left}" y1="{Y(val):.1f}" x2="{left + pw}" y2="{Y(val):.1f}" class="roof2"/>')
             parts.append(_t(left + 6, Y(val) - 5, f"{name} {_si(val, 'op/s')}", "start", "rooflbl"))
-    # Points.
+    # Points (labels skip places already taken, so clustered ops stay readable).
+    taken: list[tuple[float, float, float, float]] = []
     for p in points:
         if p["x"] <= 0 or p["y"] <= 0:
             continue
@@ -352,7 +355,10 @@ def svg_roofline(points: Sequence[dict[str, Any]], peak_ops: float, bw_bytes: fl
         parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4.5" fill="{fill}" stroke="{p["colour"]}" '
                      f'stroke-width="1.5" fill-opacity="0.8"><title>{_e(p["title"])}</title></circle>')
         if p.get("label"):
-            parts.append(_t(cx + 7, cy - 5, p["label"], "start", "ptlbl"))
+            box = (cx + 5, cy - 16, cx + 9 + 6.2 * len(p["label"]), cy - 2)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
+                taken.append(box)
+                parts.append(_t(cx + 7, cy - 5, p["label"], "start", "ptlbl"))
     # Legend.
     ly = top + 8
     for name, col, hollow in (("array op", UNIT_COLOURS["array"], False), ("vector op", UNIT_COLOURS["vector"], False),
@@ -508,6 +514,25 @@ def _gpu_name(g: dict[str, Any]) -> str:
     return str(p or g.get("name") or "GPU")
 
 
+def _op_key(o: dict[str, Any]) -> str:
+    """The IR op an entry belongs to: ASIC pieces carry ``ir_op``; GPU entries ``op`` or ``name``."""
+    return str(o.get("ir_op") or o.get("op") or o.get("name") or "?")
+
+
+def _keyed(k: str, v: Any) -> str:
+    """Format a scalar whose unit is in its key's suffix (``_j``, ``_w``, ``_mm2``, ``_pj``...)."""
+    if not _isnum(v):
+        return _e(v)
+    for suf, unit in (("_j", "J"), ("_w", "W"), ("_s", "s")):
+        if k.endswith(suf):
+            return _e(_time(v) if unit == "s" else _si(v, unit))
+    if k.endswith("_mm2"):
+        return f"{_g(v)} mm²"
+    if k.endswith("_pj") or k.startswith("pj_"):
+        return f"{_g(v)} pJ"
+    return _int(v) if isinstance(v, int) else _g(v)
+
+
 def _sec_gpu(d: dict[str, Any]) -> tuple[str, str, str] | None:
     g = d.get("gpu")
     if not isinstance(g, dict):
@@ -518,7 +543,7 @@ def _sec_gpu(d: dict[str, Any]) -> tuple[str, str, str] | None:
     macs = _f(d.get("macs"))
     ops_total = 2 * macs
     speed = glat / lat if lat > 0 and glat > 0 else d.get("speedup_vs_gpu")
-    eff = _f(gen) / _f(en) if _isnum(en) and _isnum(gen) and _f(en) > 0 else None
+    eff = _f(gen) / _f(en) if _isnum(en) and _isnum(gen) and _f(en) > 0 else d.get("energy_ratio_vs_gpu")
     asic_p = d.get("power_w") if _isnum(d.get("power_w")) else (_f(en) / lat if _isnum(en) and lat else None)
     gpu_p = g.get("power_w") if _isnum(g.get("power_w")) else (_f(gen) / glat if _isnum(gen) and glat else None)
 
@@ -532,64 +557,74 @@ def _sec_gpu(d: dict[str, Any]) -> tuple[str, str, str] | None:
         return _ratio(_f(a) / _f(b)) if _isnum(a) and _isnum(b) and _f(b) > 0 else "n/a"
 
     rows = [
-        ("latency", _time(lat), _time(glat), _ratio(speed), "GPU / ASIC: ASIC speedup"),
-        ("throughput", _si(tput(lat), "op/s"), _si(tput(glat), "op/s"), rel(tput(lat), tput(glat)), "ASIC / GPU"),
-        ("energy", _si(en, "J"), _si(gen, "J"), _ratio(eff), "GPU / ASIC: ASIC energy saving"),
+        ("latency", _time(lat), _time(glat), _ratio(speed), "GPU / ASIC = ASIC speedup"),
+        ("throughput (2·MACs / latency)", _si(tput(lat), "op/s"), _si(tput(glat), "op/s"),
+         rel(tput(lat), tput(glat)), "ASIC / GPU"),
+        ("energy", _si(en, "J"), _si(gen, "J"), _ratio(eff), "GPU / ASIC = ASIC energy saving"),
         ("average power", _si(asic_p, "W"), _si(gpu_p, "W"), rel(gpu_p, asic_p), "GPU / ASIC"),
-        ("perf / W", _si(ppw(en), "op/J"), _si(ppw(gen), "op/J"), rel(ppw(en), ppw(gen)), "ASIC / GPU"),
+        ("perf / W (op/J)", _si(ppw(en), "op/J"), _si(ppw(gen), "op/J"), rel(ppw(en), ppw(gen)), "ASIC / GPU"),
     ]
     head = "<tr><th>metric</th><th>ASIC</th><th>" + _e(gname) + "</th><th>ratio</th><th>ratio is</th></tr>"
     trs = "".join(f"<tr><th>{_e(a)}</th><td class='num'>{_e(b)}</td><td class='num'>{_e(c)}</td>"
                   f"<td class='num'><b>{_e(r)}</b></td><td class='muted'>{_e(n)}</td></tr>" for a, b, c, r, n in rows)
     body = f'<table class="data cmp"><thead>{head}</thead><tbody>{trs}</tbody></table>'
-    keys = [f"{k} = {_g(d[k])}" for k in ("speedup_vs_gpu", "energy_ratio_vs_gpu") if _isnum(d.get(k))]
+    keys = [f"{k} = {_g(d[k])}" for k in ("speedup_vs_gpu", "energy_ratio_vs_gpu", "perf_per_watt_vs_gpu")
+            if _isnum(d.get(k))]
     if keys:
         body += f'<p class="note">result.json: {_e(", ".join(keys))}</p>'
-    extra = [(k, v) for k, v in g.items() if k not in ("ops", "profile", "latency_s", "energy_j") and
-             (_isnum(v) or isinstance(v, str))]
+    extra: list[tuple[str, str]] = []
+    for k, v in g.items():
+        if k in ("ops", "top_ops", "latency_s", "energy_j"):
+            continue
+        if _isnum(v) or isinstance(v, str):
+            extra.append((k, _keyed(k, v)))
+        elif k == "profile" and isinstance(v, dict):
+            extra.append((k, _e(gname)))
+        elif isinstance(v, dict) and all(_isnum(x) or isinstance(x, str) for x in v.values()):
+            extra.append((k, _e(", ".join(f"{a} {b}" for a, b in v.items()))))
+        elif isinstance(v, list) and all(isinstance(x, str) for x in v):
+            extra.append((k, f"{len(v)}: " + _e(", ".join(v[:12]) + (" …" if len(v) > 12 else ""))))
     if extra:
-        body += "<details><summary>GPU model details</summary>" + _kv((k, _e(v if isinstance(v, str) else _g(v)))
-                                                                       for k, v in extra) + "</details>"
-    # Charts: latency and energy side by side.
+        body += "<details><summary>GPU model details</summary>" + _kv(extra) + "</details>"
     bars = [(f"ASIC ({d.get('arch', '')})", lat, _time(lat)), (gname, glat, _time(glat))]
     body += "<h3>Latency</h3>" + svg_hbars(bars, "latency ASIC vs GPU", [PALETTE[0], PALETTE[1]])
     if _isnum(en) and _isnum(gen):
         ebars = [(f"ASIC ({d.get('arch', '')})", _f(en), _si(en, "J")), (gname, _f(gen), _si(gen, "J"))]
         body += "<h3>Energy</h3>" + svg_hbars(ebars, "energy ASIC vs GPU", [PALETTE[0], PALETTE[1]])
-    # Top ops on each side.
+    # Top ops on each side, joined by IR op (the ASIC may split one IR op into pieces).
     clock_hz = _f(d.get("clock_ghz")) * 1e9
-    asic_ops = [o for o in d.get("ops") or [] if isinstance(o, dict)]
     gops = [o for o in g.get("ops") or [] if isinstance(o, dict)]
-    gby = {str(o.get("name")): o for o in gops}
+    gby: dict[str, dict[str, Any]] = {}
+    for o in gops:
+        gby.setdefault(_op_key(o), o)
     aby: dict[str, float] = {}
-    for o in asic_ops:
-        aby[str(o.get("name"))] = aby.get(str(o.get("name")), 0.0) + _op_seconds(o, clock_hz)
-    top_a = sorted(aby.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    for o in d.get("ops") or []:
+        if isinstance(o, dict) and _f(o.get("cycles")) > 0:
+            aby[_op_key(o)] = aby.get(_op_key(o), 0.0) + _op_seconds(o, clock_hz)
     rows_a = []
-    for n, t in top_a:
+    for n, t in sorted(aby.items(), key=lambda kv: (-kv[1], kv[0]))[:10]:
         go = gby.get(n, {})
         gt = go.get("time_s")
+        r = _f(gt) / t if t and _isnum(gt) else None
         rows_a.append([(n, _e(n)), (t, _time(t)), (t / lat if lat else 0, _pct(t / lat if lat else None)),
-                       (gt, _time(gt)), (_f(gt) / t if t and _isnum(gt) else None,
-                                         _ratio(_f(gt) / t) if t and _isnum(gt) else "n/a"),
-                       (go.get("bound"), _e(go.get("bound", "")))])
-    top_g = sorted(gops, key=lambda o: (-_f(o.get("time_s")), str(o.get("name"))))[:10]
+                       (gt, _time(gt)), (r, _ratio(r)), (go.get("bound"), _e(go.get("bound", "")))])
     rows_g = []
-    for o in top_g:
-        n = str(o.get("name"))
-        t = o.get("time_s")
+    for o in sorted(gops, key=lambda o: (-_f(o.get("time_s")), _op_key(o)))[:10]:
+        n, t = _op_key(o), o.get("time_s")
         at = aby.get(n)
         rows_g.append([(n, _e(n)), (t, _time(t)), (_f(t) / glat if glat else 0, _pct(_f(t) / glat if glat else None)),
-                       (o.get("achieved_tflops"), _g(o.get("achieved_tflops"))), (o.get("bound"), _e(o.get("bound", ""))),
-                       (at, _time(at))])
-    body += '<div class="two">'
-    body += "<div><h3>Top ops on the ASIC</h3>" + _table(
-        [("op", "text"), ("ASIC time", "num"), ("share", "num"), (f"{gname} time", "num"), ("GPU/ASIC", "num"),
-         ("GPU bound", "text")], rows_a) + "</div>"
-    body += f"<div><h3>Top ops on {_e(gname)}</h3>" + _table(
-        [("op", "text"), ("GPU time", "num"), ("share", "num"), ("TFLOP/s", "num"), ("bound", "text"),
-         ("ASIC time", "num")], rows_g) + "</div></div>"
-    return _section("gpu", f"ASIC vs GPU ({gname})", body)
+                       (o.get("achieved_tflops"), _g(o.get("achieved_tflops"))),
+                       (o.get("bound"), _e(o.get("bound", ""))), (at, _time(at))])
+    if rows_a:
+        body += "<h3>Top ops on the ASIC</h3>" + _table(
+            [("op", "text"), ("ASIC time", "num"), ("share", "num"), (f"{gname} time", "num"),
+             ("GPU / ASIC", "num"), ("GPU bound", "text")], rows_a)
+    if rows_g:
+        body += f"<h3>Top ops on {_e(gname)}</h3>" + _table(
+            [("op", "text"), ("GPU time", "num"), ("share", "num"), ("TFLOP/s", "num"), ("bound", "text"),
+             ("ASIC time", "num")], rows_g)
+    return _section("gpu", f"ASIC vs GPU ({gname})", body,
+                    "Throughput and perf/W count the same work on both sides (2 × the workload's MACs).")
 
 
 def _sec_util(d: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -631,36 +666,45 @@ def _util_bar(u: Any) -> str:
             f'<span class="uval">{_pct(u)}</span>')
 
 
-def _sec_energy(d: dict[str, Any]) -> tuple[str, str, str] | None:
-    e = d.get("energy")
-    if not isinstance(e, dict) and not _isnum(d.get("energy_j")):
-        return None
-    e = e if isinstance(e, dict) else {}
-    bd = e.get("breakdown_j") or {}
+def _breakdown(title: str, bd: dict[str, Any], unit_fmt: Any, total: float = 0.0) -> str:
     items = sorted(((str(k), _f(v)) for k, v in bd.items() if _isnum(v)), key=lambda kv: (-kv[1], kv[0]))
-    total = _f(d.get("energy_j")) or sum(v for _, v in items)
-    body = ""
+    if not items:
+        return ""
+    total = total or sum(v for _, v in items)
+    bars = [(k, v, f"{unit_fmt(v)} ({v / total:.1%})" if total else unit_fmt(v)) for k, v in items]
+    return f"<h3>{_e(title)}</h3>" + svg_hbars(bars, title, [PALETTE[i % len(PALETTE)] for i in range(len(bars))])
+
+
+def _sec_energy(d: dict[str, Any]) -> tuple[str, str, str] | None:
+    e = d.get("energy") if isinstance(d.get("energy"), dict) else {}
+    a = d.get("area") if isinstance(d.get("area"), dict) else {}
+    if not e and not a and not any(_isnum(d.get(k)) for k in ("energy_j", "power_w", "area_mm2")):
+        return None
     rows: list[tuple[str, str]] = []
-    if _isnum(d.get("energy_j")):
-        rows.append(("total energy", _si(d["energy_j"], "J")))
-    if _isnum(d.get("power_w")):
-        rows.append(("average power", _si(d["power_w"], "W")))
-    if _isnum(d.get("area_mm2")):
-        rows.append(("area", f"{_g(d['area_mm2'])} mm²"))
+    for k, label in (("energy_j", "total energy"), ("power_w", "average power"), ("area_mm2", "area")):
+        if _isnum(d.get(k)):
+            rows.append((label, _keyed(k, d[k])))
+    macs = _f(d.get("macs"))
+    if _isnum(d.get("energy_j")) and _f(d["energy_j"]) > 0 and macs > 0:
+        rows.append(("efficiency", _si(2 * macs / _f(d["energy_j"]), "op/J")))
     for k, v in e.items():
-        if k != "breakdown_j" and (_isnum(v) or isinstance(v, str)):
-            rows.append((k, _e(_si(v) if _isnum(v) else v)))
-    if rows:
-        body += _kv(rows)
-    if items:
-        bars = [(k, v, f"{_si(v, 'J')} ({v / total:.1%})" if total else _si(v, "J")) for k, v in items]
-        body += "<h3>Breakdown by component</h3>" + svg_hbars(
-            bars, "energy breakdown", [PALETTE[i % len(PALETTE)] for i in range(len(bars))])
-    for k, v in e.items():
-        if k != "breakdown_j" and isinstance(v, dict) and v and all(_isnum(x) for x in v.values()):
-            sub = sorted(((str(a), _f(b)) for a, b in v.items()), key=lambda kv: (-kv[1], kv[0]))
-            body += f"<h3>{_e(k)}</h3>" + svg_hbars([(a, b, _g(b)) for a, b in sub], str(k))
-    return _section("energy", "Energy", body)
+        if k not in ("breakdown_j",) and (_isnum(v) or isinstance(v, str)):
+            rows.append((f"energy.{k}", _keyed(k, v)))
+    body = _kv(rows) if rows else ""
+    bd = e.get("breakdown_j")
+    if isinstance(bd, dict):
+        body += _breakdown("Energy by component", bd, lambda v: _si(v, "J"), _f(d.get("energy_j")))
+    abd = a.get("breakdown_mm2")
+    if isinstance(abd, dict):
+        body += _breakdown("Area by component", abd, lambda v: f"{_g(v)} mm²", _f(a.get("total_mm2")))
+    for src, name in ((e, "energy"), (a, "area")):
+        for k, v in src.items():
+            if k in ("breakdown_j", "breakdown_mm2") or not isinstance(v, dict) or not v:
+                continue
+            if all(_isnum(x) or isinstance(x, str) for x in v.values()):
+                body += (f"<details><summary>{_e(name)}.{_e(k)}</summary>"
+                         + _kv((str(x), _keyed(k, y)) for x, y in v.items()) + "</details>")
+    return _section("energy", "Energy and area", body)
 
 
 def _sec_roofline(d: dict[str, Any], arch: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -847,7 +891,7 @@ table.data thead th{background:var(--panel);position:sticky;top:33px;font-weight
 table.sortable thead th{cursor:pointer;user-select:none}
 table.sortable thead th.asc::after{content:" ▲";font-size:10px}
 table.sortable thead th.desc::after{content:" ▼";font-size:10px}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+table.data td.num,table.data th.num{text-align:right;font-variant-numeric:tabular-nums}
 table.data tr.fail td{background:#fde8e8}
 table.matrix td.heat{min-width:90px}
 .ubar{display:inline-block;width:60px;height:8px;background:#e6eaef;border-radius:4px;margin-right:6px;vertical-align:middle;overflow:hidden}
@@ -856,9 +900,7 @@ table.matrix td.heat{min-width:90px}
 .badge{display:inline-block;padding:3px 12px;border-radius:12px;font-weight:700;margin-bottom:8px}
 .badge.pass,.ok{color:#1e7b34}.badge.pass{background:#dcf3e2}
 .badge.fail,.bad{color:#b42318}.badge.fail{background:#fde8e8}
-.two{display:grid;grid-template-columns:1fr 1fr;gap:18px}
-@media (max-width:1000px){.two{grid-template-columns:1fr}}
-.two table.data td{white-space:normal}
+.scroll{overflow-x:auto}
 svg.chart{max-width:100%;height:auto;display:block;margin:6px 0}
 svg .track{fill:#f1f3f6}
 svg .grid{stroke:#e3e7ec;stroke-width:1}
@@ -887,16 +929,15 @@ var ce=console.error;console.error=function(){bump();return ce.apply(console,arg
 
 PAGE_JS = """(function(){
 function key(td){var v=td.getAttribute('data-v')||'';return /^[-+]?[0-9.]+([eE][-+]?[0-9]+)?$/.test(v)?parseFloat(v):v.toLowerCase();}
+function cmp(x,y){if(typeof x!==typeof y)return typeof x==='number'?-1:1;return x<y?-1:x>y?1:0;}
 document.querySelectorAll('table.sortable').forEach(function(t){
   var ths=t.tHead?t.tHead.rows[0].cells:[];
-  Array.prototype.forEach.call(ths,function(th,i){th.addEventListener('click',function(){
+  Array.prototype.forEach.call(ths,function(th,i){th.title='click to sort';th.addEventListener('click',function(){
     var asc=!th.classList.contains('asc');
     Array.prototype.forEach.call(ths,function(h){h.classList.remove('asc','desc');});
     th.classList.add(asc?'asc':'desc');
     var body=t.tBodies[0],rows=Array.prototype.slice.call(body.rows);
-    rows.sort(function(a,b){var x=key(a.cells[i]),y=key(b.cells[i]);
-      if(typeof x!==typeof y){x=String(x);y=String(y);}
-      return (x<y?-1:x>y?1:0)*(asc?1:-1);});
+    rows.sort(function(a,b){return cmp(key(a.cells[i]),key(b.cells[i]))*(asc?1:-1);});
     rows.forEach(function(r){body.appendChild(r);});
   });});
 });
@@ -906,6 +947,24 @@ document.querySelectorAll('input.filter').forEach(function(inp){
     Array.prototype.forEach.call(t.tBodies[0].rows,function(r){
       r.style.display=(!q||r.textContent.toLowerCase().indexOf(q)>=0)?'':'none';});});
 });
+if(location.hash==='#selftest'){
+  /* Used by the test suite: sort every column both ways and check the order, try the filter. */
+  var bad=[];
+  document.querySelectorAll('table.sortable').forEach(function(t,ti){
+    var ths=t.tHead.rows[0].cells;
+    for(var i=0;i<ths.length;i++){for(var pass=0;pass<2;pass++){ths[i].click();
+      var rows=t.tBodies[0].rows,dir=pass?-1:1;
+      for(var r=1;r<rows.length;r++){if(cmp(key(rows[r-1].cells[i]),key(rows[r].cells[i]))*dir>0){bad.push(ti+':'+i);break;}}}}
+    ths[0].click();
+  });
+  document.querySelectorAll('input.filter').forEach(function(inp){
+    var t=document.getElementById(inp.getAttribute('data-table'));var q=t.tBodies[0].rows[0].cells[1].textContent;
+    inp.value=q;inp.dispatchEvent(new Event('input'));
+    var shown=Array.prototype.filter.call(t.tBodies[0].rows,function(r){return r.style.display!=='none';}).length;
+    if(shown<1||shown>t.tBodies[0].rows.length)bad.push('filter');inp.value='';inp.dispatchEvent(new Event('input'));
+  });
+  document.documentElement.setAttribute('data-selftest',bad.length?'fail '+bad.join(','):'ok');
+}
 document.documentElement.setAttribute('data-ready','1');
 })();"""
 

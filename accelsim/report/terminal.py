@@ -81,6 +81,7 @@ def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool =
                   f"{o['cycles']:,}", f"{o['macs']:,}", fmt_bytes(o["dram_bytes"]), f"{o['utilization']:.0%}")
     console.print(t)
     print_energy_gpu(d, console)
+    print_residual(d, console)
     for p in written or []:
         console.print(f"wrote {p}")
 
@@ -147,3 +148,38 @@ def print_energy_gpu(d: dict[str, Any], console: Any) -> None:
                 b["bound"] if b else "",
             )
         console.print(t2)
+
+
+def print_residual(d: dict[str, Any], console: Any) -> None:
+    if "access_matrix" in d:
+        parts = sorted({p for row in d["access_matrix"].values() for p in row})
+        t = Table(title=f"Residual access matrix (bytes read / written; {d['policy_checks']:,} tile checks)",
+                  title_justify="left")
+        t.add_column("role")
+        for p in parts:
+            t.add_column(p, justify="right")
+        for role, row in d["access_matrix"].items():
+            t.add_row(role, *[
+                f"{fmt_bytes(row[p]['read'])} / {fmt_bytes(row[p]['write'])}" if p in row else "-"
+                for p in parts
+            ])
+        console.print(t)
+        v = d.get("policy_violations", [])
+        if v:
+            console.print(f"[bold red]{len(v)} access-policy violation(s):[/]")
+            for x in v:
+                console.print(f"  {x['access']} of '{x['partition']}' by {x['module']} "
+                              f"(op {x['op']}, rule '{x['rule']}')")
+        else:
+            console.print("access policy: no violations")
+    rc = d.get("rom_comparison")
+    if rc:
+        w, o = rc["with_rom"], rc["without_rom"]
+        t = Table(title="Hard-wired modules in ROM: cost and benefit", title_justify="left")
+        for c in ("", "with ROM", "without ROM"):
+            t.add_column(c, justify="right" if c else "left")
+        t.add_row("latency", fmt_time(w["latency_s"]), fmt_time(o["latency_s"]))
+        t.add_row("energy", fmt_energy(w["energy_j"]), fmt_energy(o["energy_j"]))
+        t.add_row("area", f"{w['area_mm2']:.2f} mm2", f"{o['area_mm2']:.2f} mm2")
+        t.add_row("DRAM read", fmt_bytes(w["dram_read_bytes"]), fmt_bytes(o["dram_read_bytes"]))
+        console.print(t)

@@ -18,6 +18,7 @@ from accelsim.errors import SimError
 from accelsim.mapping.program import Program, Tile
 from accelsim.sim.dma import DmaEngines
 from accelsim.sim.dram import Dram
+from accelsim.sim.policy import AccessPolicy
 from accelsim.sim.sequencer import Sequencer
 from accelsim.sim.sram import Sram
 from accelsim.sim.stats import Stats, timeline_breakdown
@@ -49,6 +50,9 @@ class SimOutput:
     events: int
     timeline: dict[str, int] = field(default_factory=dict)
     compat_offset: int = 0
+    policy: AccessPolicy | None = None
+    rom_read_bytes: int = 0
+    rom_bytes: int = 0
 
 
 def simulate(program: Program, arch: ArchSpec) -> SimOutput:
@@ -92,12 +96,14 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
         seq.tile_finished(tile)
 
     seqspec = arch.controller.sequencer
+    policy = AccessPolicy(arch.residual) if arch.residual is not None else None
     seq = Sequencer(
         env,
         program,
         issue_cycles=0 if ideal else seqspec.issue_cycles,
         queue_depth=seqspec.queue_depth,
         run_tile=run_tile,
+        policy=policy,
     )
     env.process(seq.process())
     env.run()
@@ -125,6 +131,9 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
         sequencer=seq,
         op_timing=timing,
         events=events,
+        policy=policy,
+        rom_read_bytes=sum(t.rom_read_bytes for t in program.tiles),
+        rom_bytes=program.rom_bytes,
     )
     out.timeline = timeline_breakdown(stats, total)
     if ideal:

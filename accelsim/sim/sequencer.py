@@ -24,7 +24,9 @@ class Sequencer:
         issue_cycles: int,
         queue_depth: int,
         run_tile: Callable[[Tile, Any], Generator[Any, Any, None]],
+        policy: Any = None,
     ) -> None:
+        self.policy = policy
         self.env = env
         self.program = program
         self.issue_cycles = issue_cycles
@@ -76,6 +78,10 @@ class Sequencer:
             if self.issue_cycles:
                 yield env.timeout(self.issue_cycles)
             self.commands += 1
+            if tile.access and self.policy is not None:
+                op = self.program.ops[tile.op]
+                for role, part, acc, nb in tile.access:
+                    self.policy.check(op.name, op.module, role, part, acc, nb, int(env.now))
             if self.op_start[tile.op] is None:
                 self.op_start[tile.op] = env.now
             env.process(self.run_tile(tile, req))

@@ -426,10 +426,17 @@ def resolve_arch_path(name: str, relative_to: Path) -> Path:
 
 
 def _display(p: Path) -> str:
-    try:
-        return os.path.relpath(p)
-    except ValueError:  # another drive (Windows)
-        return str(p)
+    """A short label for an arch file: relative to cwd when below it, ``archs/NAME`` when
+    shipped, else the absolute path."""
+    from accelsim.arch.load import ARCHS_DIR
+
+    r = p.resolve()
+    for root, prefix in ((Path.cwd().resolve(), ""), (ARCHS_DIR.resolve(), "archs/")):
+        try:
+            return prefix + r.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return str(r)
 
 
 def load_sweep(path: str | os.PathLike[str]) -> LoadedSweep:

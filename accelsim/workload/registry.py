@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: modules and tensors have no value equality
 class Workload:
     """A PyTorch module plus example inputs, ready to trace."""
 

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: comparing tensor dicts is ambiguous
 class Traced:
     """A traced workload: the IR graph plus the values needed to execute it."""
 

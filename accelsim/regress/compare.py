@@ -1,0 +1,325 @@
+"""Run a regression suite and compare every case's metrics with the baseline.
+
+    from accelsim.regress.compare import run_suite
+    report = run_suite(load_suite("benchmarks/suite.yaml"), "benchmarks/baseline.json")
+    report.passed       # False on any regression, failed check, error or case missing from the baseline
+
+Every case is resolved first (arch files, overrides, workloads): a problem there is bad input
+and raises :class:`~accelsim.errors.SpecError` naming ``suite.yaml: cases[i].field``. Workloads are
+traced once per (workload, params). Errors while simulating a case fail that case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from accelsim.errors import AccelsimError, Problem, SpecError
+from accelsim.regress.suite import (
+    BASELINE_FORMAT,
+    Baseline,
+    BaselineCase,
+    Case,
+    LoadedSuite,
+    Tolerance,
+    dump_baseline,
+    load_baseline,
+)
+from accelsim.sweep.spec import METRICS, metric_value, resolve_arch_path
+
+__all__ = ["CaseResult", "MetricResult", "Report", "compare_metric", "run_suite", "write_baseline"]
+
+#: Metric statuses: ``ok`` within tolerance, ``improved`` beyond tolerance the good way,
+#: ``regressed`` beyond tolerance the bad way, ``new`` not in the baseline, ``missing`` in the
+#: baseline but not reported now, ``n/a`` reported by neither.
+FAILING = frozenset({"regressed", "missing"})
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    metric: str
+    baseline: Any
+    current: Any
+    status: str
+    tolerance: Tolerance | None = None
+    message: str = ""
+
+    @property
+    def change(self) -> float | None:
+        """Relative change (0.05 = +5 %), None when not computable."""
+        b, c = self.baseline, self.current
+        if not _num(b) or not _num(c):
+            return None
+        if b == 0:
+            return 0.0 if c == 0 else math.copysign(math.inf, c)
+        return (c - b) / abs(b)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILING
+
+
+@dataclass
+class CaseResult:
+    name: str
+    metrics: list[MetricResult] = field(default_factory=list)
+    error: str | None = None  # the case could not run
+    problems: list[str] = field(default_factory=list)  # failing reasons besides metrics
+    notes: list[str] = field(default_factory=list)  # informational
+    wall_s: float = 0.0
+    current: dict[str, Any] = field(default_factory=dict)  # every metric of the run
+    inputs_digest: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and not self.problems and not any(m.failed for m in self.metrics)
+
+    def failure_lines(self) -> list[str]:
+        out = [self.error] if self.error else []
+        out += self.problems
+        out += [m.message for m in self.metrics if m.failed]
+        return out
+
+
+@dataclass
+class Report:
+    suite_file: str
+    baseline_file: str
+    cases: list[CaseResult]
+    stale: list[str] = field(default_factory=list)  # baseline cases not in the suite
+    updated: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.cases)
+
+    @property
+    def failed_cases(self) -> list[CaseResult]:
+        return [c for c in self.cases if not c.passed]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    return str(x)
+
+
+def compare_metric(name: str, tol: Tolerance, baseline: Any, current: Any) -> MetricResult:
+    """Compare one metric; see :class:`Tolerance` for the rule."""
+    if baseline is None and current is None:
+        return MetricResult(name, None, None, "n/a", tol)
+    if baseline is None:
+        return MetricResult(name, None, current, "new", tol, f"{name}: not in the baseline (now {_fmt(current)})")
+    if current is None:
+        return MetricResult(name, baseline, None, "missing", tol,
+                            f"{name}: no longer reported (baseline {_fmt(baseline)})")
+    if not _num(baseline) or not _num(current):
+        st = "ok" if baseline == current else "regressed"
+        return MetricResult(name, baseline, current, st, tol,
+                            f"{name}: {_fmt(baseline)} -> {_fmt(current)}" if st != "ok" else "")
+    delta = current - baseline
+    worse = {"lower_is_better": delta, "higher_is_better": -delta, "exact": abs(delta)}[tol.direction]
+    allowed = tol.allowed(baseline)
+    slack = 1e-12 * max(abs(baseline), abs(current))  # float noise
+    r = MetricResult(name, baseline, current, "ok", tol)
+    ch = r.change
+    pct = "" if ch is None else (f" ({ch * 100:+.2f} %)" if math.isfinite(ch) else " (from 0)")
+    if worse > allowed + slack:
+        msg = (f"{name} {_fmt(baseline)} -> {_fmt(current)}{pct}, beyond tolerance "
+               f"{tol.describe()}")
+        return MetricResult(name, baseline, current, "regressed", tol, msg)
+    if tol.direction != "exact" and -worse > allowed + slack:
+        return MetricResult(name, baseline, current, "improved", tol,
+                            f"{name} improved {_fmt(baseline)} -> {_fmt(current)}{pct}")
+    return r
+
+
+# ------------------------------------------------------------------------------- running
+
+
+@dataclass
+class _Resolved:
+    case: Case
+    arch: Any  # ArchSpec
+    graph: Any  # Graph
+    options: Any  # RunOptions
+    digest: str
+
+
+def _run_options(case: Case) -> Any:
+    from dataclasses import fields
+
+    from accelsim.api import RunOptions
+    from accelsim.mapping.mapper import MappingOptions
+
+    mode = "scalesim" if case.options.compat == "scalesim" else "pipelined"
+    kw: dict[str, Any] = {"mode": mode, "mapping": MappingOptions(**{**case.options.mapping, "mode": mode})}
+    if case.options.check and "check" in {f.name for f in fields(RunOptions)}:
+        kw["check"] = True
+    return RunOptions(**kw)
+
+
+def _resolve(ls: LoadedSuite, cases: Sequence[tuple[int, Case]]) -> list[_Resolved]:
+    from accelsim import api
+    from accelsim.arch.load import load_arch, spec_digest
+
+    problems: list[Problem] = []
+    graphs: dict[str, Any] = {}
+    out = []
+    for i, c in cases:
+        where = f"cases[{i}]"
+        arch = graph = opts = None
+        try:
+            path = resolve_arch_path(c.arch, ls.dir)
+            arch = load_arch(path, c.set)
+        except SpecError as e:
+            problems += [Problem(ls.file, f"{where}.arch", f"{c.arch}: {p}") for p in e.problems]
+        gkey = json.dumps([c.workload, c.params], sort_keys=True, default=str)
+        try:
+            if gkey not in graphs:
+                graphs[gkey] = api.load_graph(c.workload, c.params)
+            graph = graphs[gkey]
+        except AccelsimError as e:
+            problems.append(Problem(ls.file, f"{where}.workload", str(e)))
+        try:
+            opts = _run_options(c)
+        except (TypeError, ValueError) as e:
+            problems.append(Problem(ls.file, f"{where}.options.mapping", str(e)))
+        if arch is not None and graph is not None and opts is not None:
+            text = json.dumps({"arch": spec_digest(arch), "graph": hashlib.sha256(graph.to_json().encode()).hexdigest(),
+                               "options": opts.to_dict()}, sort_keys=True, default=str)
+            out.append(_Resolved(c, arch, graph, opts, hashlib.sha256(text.encode()).hexdigest()[:16]))
+    if problems:
+        raise SpecError(problems)
+    return out
+
+
+def _check_problem(data: Mapping[str, Any], requested: bool) -> str | None:
+    chk = data.get("check")
+    if isinstance(chk, Mapping) and "passed" in chk:
+        if not chk["passed"]:
+            detail = chk.get("message") or chk.get("summary") or ""
+            return "numerics check failed" + (f": {detail}" if detail else "")
+        return None
+    if requested:
+        return "options.check is set but the result has no check (numerics check unavailable)"
+    return None
+
+
+def run_case(r: _Resolved, tolerances: Mapping[str, Tolerance], base: BaselineCase | None) -> CaseResult:
+    from accelsim import api
+
+    res = CaseResult(r.case.name, inputs_digest=r.digest)
+    t0 = time.perf_counter()
+    try:
+        result = api.simulate(r.arch, r.graph, r.options)
+    except AccelsimError as e:
+        res.wall_s = time.perf_counter() - t0
+        res.error = f"simulation failed: {e}"
+        return res
+    res.wall_s = time.perf_counter() - t0
+    data = result.data
+    res.current = {m: metric_value(data, m) for m in [*METRICS, *tolerances] if m != "check_passed"}
+    res.current = {k: v for k, v in res.current.items() if v is not None}
+    chk = _check_problem(data, r.case.options.check)
+    if chk:
+        res.problems.append(chk)
+    if r.case.max_wall_s is not None and res.wall_s > r.case.max_wall_s:
+        res.problems.append(f"wall time {res.wall_s:.2f} s > max_wall_s {r.case.max_wall_s:g} s")
+    if base is None:
+        res.problems.append("case is not in the baseline (add it with --update-baseline)")
+        res.metrics = [MetricResult(m, None, res.current.get(m), "new", t) for m, t in tolerances.items()]
+        return res
+    if base.inputs_digest and base.inputs_digest != r.digest:
+        res.notes.append("arch, workload or options differ from when the baseline was recorded")
+    for m, t in tolerances.items():
+        res.metrics.append(compare_metric(m, t, base.metrics.get(m), res.current.get(m)))
+    return res
+
+
+def run_suite(
+    ls: LoadedSuite,
+    baseline_path: str | Path,
+    *,
+    update: bool = False,
+    only: Sequence[str] = (),
+    on_case: Any = None,
+) -> Report:
+    """Run the suite's cases (or those named in ``only``) and compare them with the baseline.
+
+    With ``update=True`` the baseline file is rewritten from this run instead (cases not run
+    keep their entries) unless a case errored or failed its check. ``on_case(CaseResult)`` is
+    called after each case.
+    """
+    suite = ls.suite
+    names = [c.name for c in suite.cases]
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise SpecError(Problem(ls.file, "cases", f"no case named {', '.join(map(repr, unknown))} "
+                                                  f"(cases: {', '.join(names)})"))
+    selected = [(i, c) for i, c in enumerate(suite.cases) if not only or c.name in only]
+    baseline: Baseline | None = None
+    bpath = Path(baseline_path)
+    if not update or bpath.exists():
+        baseline = load_baseline(bpath) if (not update or bpath.is_file()) else None
+    resolved = _resolve(ls, selected)
+    tolerances = suite.tolerances()
+    results = []
+    for r in resolved:
+        base = baseline.cases.get(r.case.name) if baseline else None
+        cr = run_case(r, tolerances, None if update else base)
+        if update:  # recording: only errors and checks matter
+            cr.problems = [p for p in cr.problems if "not in the baseline" not in p]
+            cr.metrics = []
+        results.append(cr)
+        if on_case:
+            on_case(cr)
+    stale = sorted(set(baseline.cases) - set(names)) if baseline else []
+    report = Report(ls.file, str(baseline_path), results, stale)
+    if update and report.passed:
+        write_baseline(bpath, ls, resolved, results, baseline if only else None)
+        report.updated = True
+    return report
+
+
+def write_baseline(
+    path: Path,
+    ls: LoadedSuite,
+    resolved: Sequence[_Resolved],
+    results: Sequence[CaseResult],
+    keep: Baseline | None = None,
+) -> None:
+    """Write the baseline for ``results``; entries of ``keep`` for cases not run are kept."""
+    import accelsim
+
+    names = {c.name for c in ls.suite.cases}
+    cases: dict[str, BaselineCase] = {}
+    if keep is not None:
+        cases.update({k: v for k, v in keep.cases.items() if k in names})
+    for r, cr in zip(resolved, results):
+        c = r.case
+        cases[c.name] = BaselineCase(
+            arch=c.arch, workload=c.workload, params=dict(c.params), set=list(c.set),
+            options=c.options.model_dump(exclude_defaults=True), inputs_digest=cr.inputs_digest,
+            metrics=dict(sorted(cr.current.items())),
+        )
+    b = Baseline(format=BASELINE_FORMAT, accelsim_version=accelsim.__version__,
+                 suite=Path(ls.file).name, cases=dict(sorted(cases.items())))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(dump_baseline(b), encoding="utf-8")
+    tmp.replace(path)

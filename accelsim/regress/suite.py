@@ -1,0 +1,208 @@
+"""The regression suite file and the baseline file.
+
+Suite (YAML)::
+
+    version: 1
+    metrics:                     # merged over DEFAULT_METRICS; `name: null` drops one
+      total_cycles:    {rel: 0.01, direction: lower_is_better}
+      energy_j:        {rel: 0.02, direction: lower_is_better}
+      mac_utilization: {abs: 0.01, direction: higher_is_better}
+      dram_bytes:      {direction: exact}           # no rel/abs: any change fails
+    cases:
+      - name: gemm-edge
+        arch: edge-int8          # path (relative to the suite file, then cwd) or shipped name
+        workload: gemm:M=256,N=256,K=256
+        params: {}               # workload parameters (seq, batch, ...)
+        set: ["dram.channels=1"] # arch overrides
+        options: {compat: scalesim, check: false}
+        max_wall_s: 30           # optional: fail when the simulation takes longer (wall clock)
+
+A metric passes when its change is within ``max(rel x |baseline|, abs)``; with
+``lower_is_better``/``higher_is_better`` only a change in the bad direction can fail, with
+``exact`` either direction fails. A result that carries ``check.passed: false`` always fails.
+
+Baseline (JSON, written only by ``accelsim regress --update-baseline``; sorted keys)::
+
+    {"format": "accelsim.baseline/1", "accelsim_version": "0.1.0", "suite": "suite.yaml",
+     "cases": {"gemm-edge": {"arch": ..., "workload": ..., "inputs_digest": ..., "metrics": {...}}}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from accelsim.errors import Problem, SpecError
+from accelsim.sweep.spec import read_yaml_file, validation_problems
+
+__all__ = [
+    "BASELINE_FORMAT",
+    "DEFAULT_METRICS",
+    "Baseline",
+    "BaselineCase",
+    "Case",
+    "CaseOptions",
+    "LoadedSuite",
+    "Suite",
+    "Tolerance",
+    "dump_baseline",
+    "load_baseline",
+    "load_suite",
+]
+
+BASELINE_FORMAT = "accelsim.baseline/1"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Tolerance(_Frozen):
+    """How far a metric may move from its baseline."""
+
+    rel: Annotated[float, Field(ge=0)] | None = Field(None, description="relative tolerance (0.01 = 1 %)")
+    abs: Annotated[float, Field(ge=0)] | None = Field(None, description="absolute tolerance, in the metric's unit")
+    direction: Literal["lower_is_better", "higher_is_better", "exact"] = Field(
+        "lower_is_better", description="which way is a regression (exact: both)"
+    )
+
+    def allowed(self, baseline: float) -> float:
+        return max(self.rel * abs(baseline) if self.rel is not None else 0.0, self.abs or 0.0)
+
+    def describe(self) -> str:
+        parts = []
+        if self.rel is not None:
+            parts.append(f"{self.rel * 100:g} %")
+        if self.abs is not None:
+            parts.append(f"{self.abs:g}")
+        tol = " or ".join(parts) if parts else "0"
+        return f"{tol}, {self.direction}"
+
+
+#: Tracked when a suite names no metrics.
+DEFAULT_METRICS: dict[str, Tolerance] = {
+    "total_cycles": Tolerance(rel=0.01, direction="lower_is_better"),
+    "energy_j": Tolerance(rel=0.02, direction="lower_is_better"),
+    "mac_utilization": Tolerance(abs=0.01, direction="higher_is_better"),
+}
+
+
+class CaseOptions(_Frozen):
+    compat: Literal["scalesim"] | None = Field(None, description="scalesim: SCALE-Sim compatible timing")
+    check: bool = Field(False, description="run the numerics check; it must pass")
+    mapping: dict[str, Any] = Field(default_factory=dict, description="MappingOptions fields")
+
+
+class Case(_Frozen):
+    name: str = Field(min_length=1, pattern=r"^[^\s]+$", description="unique case name (no spaces)")
+    arch: str = Field(min_length=1)
+    workload: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    set: list[str] = Field(default_factory=list, description="arch overrides PATH=VALUE")
+    options: CaseOptions = Field(default_factory=CaseOptions)
+    max_wall_s: Annotated[float, Field(gt=0)] | None = Field(None, description="wall-clock budget (s)")
+
+
+class Suite(_Frozen):
+    version: Literal[1] = 1
+    metrics: dict[str, Tolerance | None] = Field(default_factory=dict)
+    cases: list[Case] = Field(min_length=1)
+
+    @field_validator("cases")
+    @classmethod
+    def _unique(cls, v: list[Case]) -> list[Case]:
+        seen: set[str] = set()
+        for c in v:
+            if c.name in seen:
+                raise ValueError(f"case name {c.name!r} is used twice")
+            seen.add(c.name)
+        return v
+
+    def tolerances(self) -> dict[str, Tolerance]:
+        out = dict(DEFAULT_METRICS)
+        for k, t in self.metrics.items():
+            if t is None:
+                out.pop(k, None)
+            else:
+                out[k] = t
+        return out
+
+
+@dataclass(frozen=True)
+class LoadedSuite:
+    suite: Suite
+    file: str
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.file).parent
+
+
+def load_suite(path: str | os.PathLike[str]) -> LoadedSuite:
+    """Read and validate a suite file; :class:`SpecError` lists every problem."""
+    file = os.fspath(path)
+    data = read_yaml_file(Path(file), file)
+    if data is None:
+        raise SpecError(Problem(file, "", "file is empty (expected a suite with cases)"))
+    if not isinstance(data, Mapping):
+        raise SpecError(Problem(file, "", "top level must be a mapping with 'cases'"))
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(validation_problems(Suite, e, file)) from None
+    return LoadedSuite(suite, file)
+
+
+# ------------------------------------------------------------------------------- baseline
+
+Number = int | float | bool | None
+
+
+class BaselineCase(_Frozen):
+    arch: str
+    workload: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    set: list[str] = Field(default_factory=list)
+    options: dict[str, Any] = Field(default_factory=dict)
+    inputs_digest: str = ""
+    metrics: dict[str, Number]
+
+
+class Baseline(_Frozen):
+    format: Literal["accelsim.baseline/1"]
+    accelsim_version: str
+    suite: str = ""
+    cases: dict[str, BaselineCase]
+
+
+def load_baseline(path: str | os.PathLike[str]) -> Baseline:
+    """Read and validate a baseline JSON file; :class:`SpecError` (exit 2) when malformed."""
+    file = os.fspath(path)
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(Problem(file, "", "baseline file not found (create it with "
+                                "`accelsim regress SUITE --update-baseline`)")) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(Problem(file, "", f"cannot read baseline: {e}")) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SpecError(Problem(file, "", f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}")) from None
+    if not isinstance(data, dict):
+        raise SpecError(Problem(file, "", "top level must be an object with 'format' and 'cases'"))
+    try:
+        return Baseline.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(validation_problems(Baseline, e, file)) from None
+
+
+def dump_baseline(b: Baseline) -> str:
+    """Deterministic JSON text: sorted keys, 2-space indent, trailing newline."""
+    return json.dumps(b.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
