@@ -106,6 +106,8 @@ def main() -> None:
 @click.option("--gpu", "gpu", default="h100", show_default=True, metavar="NAME",
               help="GPU profile to compare against (a100, h100, h200, l4, v100, or a YAML file)")
 @click.option("--no-gpu", is_flag=True, help="skip the GPU comparison")
+@click.option("--sparse-decoder", is_flag=True,
+              help="map a TopK SAE decoder sparsely: gather only the k active rows per token")
 @click.option("--enforce", is_flag=True,
               help="make residual access-policy violations an error (exit 1)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="write result.json and ops.csv here")
@@ -115,7 +117,7 @@ def main() -> None:
 @handle_errors
 def run(arch: str | None, workload: str | None, seq: int | None, batch: int | None,
         param: tuple[str, ...], overrides: tuple[str, ...], compat: str | None,
-        gpu: str, no_gpu: bool, enforce: bool, out_dir: str | None, as_json: bool, n_ops: int, quiet: bool) -> None:
+        gpu: str, no_gpu: bool, sparse_decoder: bool, enforce: bool, out_dir: str | None, as_json: bool, n_ops: int, quiet: bool) -> None:
     """Simulate WORKLOAD on the architecture ARCH and report latency and utilisation.
 
     \b
@@ -125,12 +127,14 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
     """
     from accelsim import api
     from accelsim.arch.load import DEFAULT_ARCH
+    from accelsim.mapping.mapper import MappingOptions
     from accelsim.report.terminal import print_run
 
     arch_spec = api.load_arch(arch or DEFAULT_ARCH, overrides)
     graph = api.load_graph(workload or DEFAULT_WORKLOAD, _params(seq, batch, param))
     opts = api.RunOptions(mode="scalesim" if compat == "scalesim" else "pipelined",
-                          gpu=None if no_gpu else gpu)
+                          gpu=None if no_gpu else gpu,
+                          mapping=MappingOptions(sparse_decoder=sparse_decoder))
     result = api.simulate(arch_spec, graph, opts)
     # Results are written and shown first: a failing gate never loses them.
     written = result.write(out_dir) if out_dir else []

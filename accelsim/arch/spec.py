@@ -152,6 +152,7 @@ DEFAULT_VECTOR_OP_CYCLES: dict[str, int] = {
     "reduce": 1,
     "topk": 4,
     "gather": 1,
+    "gather_mac": 1,
     "div": 4,
     "rsqrt": 4,
 }

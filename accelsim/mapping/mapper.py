@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from accelsim.arch.spec import PRECISION_BYTES, ArchSpec
 from accelsim.errors import MappingError
@@ -110,6 +110,7 @@ class Mapper:
         self.live = 0
         self.slot: dict[str, int] = {}
         self.consumers = graph.consumers()
+        self.g_producers = graph.producers()
         self.last_use: dict[str, int] = {}
         self.notes: list[str] = []
         self.resident_ever: set[str] = set()
@@ -277,6 +278,12 @@ class Mapper:
                 f"{op.where()}: --compat scalesim models systolic GEMMs only; "
                 f"this workload has a {k} op (use the default timing mode)"
             )
+        if k == "scatter" and self.opts.sparse_decoder and self._feeds_sparse_decoder(op):
+            idx = self.add_op(name=op.name, ir_op=op.name, kind=k, module=op.module, unit="none",
+                              deps=self.deps_of(op), note="folded into the sparse decoder")
+            for o in op.outputs:
+                self.producer[o] = (idx,)
+            return
         port = parse_port(op.module) if self.arch.residual is not None else None
         if port is not None:
             self.map_port(op, *port)
@@ -291,6 +298,12 @@ class Mapper:
             raise MappingError(
                 f"{op.where()}: cannot be mapped; supported op kinds: {', '.join(SUPPORTED)}"
             )
+
+    def _feeds_sparse_decoder(self, op: Op) -> bool:
+        out = op.outputs[0]
+        cons = self.consumers.get(out, [])
+        return bool(cons) and all(c.kind == "linear" and c.inputs[0] == out for c in cons) and \
+            self.topk_scatter_k(out) is not None
 
     # ------------------------------------------------------------------ GEMM
     def gemm_dims(self, op: Op) -> tuple[int, int, int, int, str, str]:
@@ -323,7 +336,50 @@ class Mapper:
             return g, nb * Ho * Wo, F // g, Cg * R * S, op.inputs[0], op.inputs[1]
         raise MappingError(f"{op.where()}: not a GEMM")
 
+    def topk_scatter_k(self, t: str) -> tuple[int, Op] | None:
+        """If ``t`` is a dense latent built by scattering top-k values (a TopK SAE's code),
+        return (k, the scatter op)."""
+        prod = self.g_producers.get(self.root(t))
+        if prod is None or prod.kind != "scatter" or len(prod.inputs) < 3:
+            return None
+        idx = self.g_producers.get(self.root(prod.inputs[1]))
+        while idx is not None and idx.kind == "view":
+            idx = self.g_producers.get(self.root(idx.inputs[0])) if idx.inputs else None
+        if idx is None or idx.kind != "topk":
+            return None
+        return int(idx.attrs.get("k", self.g.tensors[prod.inputs[1]].shape[-1])), prod
+
+    def map_sparse_decoder(self, op: Op, k: int) -> None:
+        """TopK SAE decoder, sparse mapping: per token the DMA gathers the k active decoder
+        rows and the vector unit accumulates value x row (an embedding-bag). Cost and
+        traffic scale with k, not with the dictionary size."""
+        T = self.g.tensors
+        x, w = op.inputs[0], op.inputs[1]
+        N = T[w].shape[0]
+        M = math.prod(T[x].shape[:-1])
+        e = self.elem
+        out = op.outputs[0]
+        self._place(out)
+        w_in_rom = self.in_rom(op, w)
+        ins = [(w, M * k * N * e, w_in_rom), (x, M * k * (e + 4), self.on_chip(x))]
+        if len(op.inputs) > 2:
+            ins.append((op.inputs[2], N * e, self.on_chip(op.inputs[2])))
+        idx = self.emit_vector(
+            name=op.name, ir_op=op.name, kind="linear.sparse", module=op.module,
+            deps=self.deps_of(op), vkind="gather_mac", elems=M * k * N, in_bytes=ins,
+            out_tensor=out, out_bytes=self.tbytes(out), out_res=self.root(out) in self.resident,
+        )
+        self.ops[idx] = replace(self.ops[idx], note=f"sparse decoder: gather {k} of "
+                                f"{T[w].shape[1]} rows per token on the vector unit", macs=0)
+        for o in op.outputs:
+            self.producer[o] = (idx,)
+
     def map_gemm(self, op: Op) -> None:
+        if self.opts.sparse_decoder and op.kind == "linear":
+            hit = self.topk_scatter_k(op.inputs[0])
+            if hit is not None:
+                self.map_sparse_decoder(op, hit[0])
+                return
         batch, M, N, K, a, b = self.gemm_dims(op)
         out = op.outputs[0]
         self._place(out)

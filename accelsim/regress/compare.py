@@ -272,10 +272,10 @@ def run_suite(
         raise SpecError(Problem(ls.file, "cases", f"no case named {', '.join(map(repr, unknown))} "
                                                   f"(cases: {', '.join(names)})"))
     selected = [(i, c) for i, c in enumerate(suite.cases) if not only or c.name in only]
-    baseline: Baseline | None = None
     bpath = Path(baseline_path)
-    if not update or bpath.exists():
-        baseline = load_baseline(bpath) if (not update or bpath.is_file()) else None
+    baseline: Baseline | None = None
+    if not update or (only and bpath.is_file()):  # updating everything ignores the old file
+        baseline = load_baseline(bpath)
     resolved = _resolve(ls, selected)
     tolerances = suite.tolerances()
     results = []

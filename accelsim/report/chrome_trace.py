@@ -4,7 +4,9 @@ Layout: one process ``accelsim <arch>`` (pid 1) with one thread (track) per hard
 this order: every systolic-array instance, the vector unit, every DMA engine (``dma0``, ...),
 every DRAM channel (``dram.ch0``, ...), then ``ops`` lanes showing each mapped op's span
 (overlapping ops are packed greedily onto ``ops``, ``ops.1``, ... so that complete events on a
-lane never overlap). Tracks are named with ``thread_name`` / ``thread_sort_index`` metadata.
+lane never overlap). Tracks are named with ``thread_name`` / ``thread_sort_index`` metadata;
+their tids are 2, 3, ... (tid 1 == pid is the process's main thread, which carries only the
+process metadata and the counters; tid 0 is avoided, Perfetto reads it as the idle thread).
 
 Every busy interval is a complete event (``ph: "X"``). ``ts`` / ``dur`` are microseconds, as the
 spec requires (``cycles / clock``): start and end are each rounded to whole nanoseconds and
@@ -31,6 +33,9 @@ from accelsim.errors import AccelsimError
 from accelsim.results import RunResult
 
 PID = 1
+#: Process-level events (process metadata, counters) sit on the process's main thread, tid == pid
+#: (tid 0 would be read as the idle/swapper thread). Unit tracks are tids PID + 1, PID + 2, ...
+MAIN_TID = PID
 _TRANSFER_RE = re.compile(r"^(load|store) (.+) \((\d+) B\)$")
 
 
@@ -72,23 +77,23 @@ def chrome_trace_events(result: RunResult) -> dict[str, Any]:
     arch = str(data.get("arch", "?"))
 
     meta: list[dict[str, Any]] = [
-        {"name": "process_name", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
+        {"name": "process_name", "ph": "M", "ts": 0, "pid": PID, "tid": MAIN_TID,
          "args": {"name": f"accelsim {arch}"}},
-        {"name": "process_labels", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
+        {"name": "process_labels", "ph": "M", "ts": 0, "pid": PID, "tid": MAIN_TID,
          "args": {"labels": str(data.get("workload", ""))}},
-        {"name": "process_sort_index", "ph": "M", "ts": 0, "pid": PID, "tid": 0,
+        {"name": "process_sort_index", "ph": "M", "ts": 0, "pid": PID, "tid": MAIN_TID,
          "args": {"sort_index": 0}},
     ]
     body: list[dict[str, Any]] = []
     tracks: list[str] = []
 
     def track(name: str) -> int:
-        tid = len(tracks) + 1
+        tid = MAIN_TID + 1 + len(tracks)
         tracks.append(name)
         meta.append({"name": "thread_name", "ph": "M", "ts": 0, "pid": PID, "tid": tid,
                      "args": {"name": name}})
         meta.append({"name": "thread_sort_index", "ph": "M", "ts": 0, "pid": PID, "tid": tid,
-                     "args": {"sort_index": tid}})
+                     "args": {"sort_index": len(tracks)}})
         return tid
 
     def complete(tid: int, name: str, cat: str, start: int, end: int, args: dict[str, Any]) -> None:
@@ -149,10 +154,10 @@ def chrome_trace_events(result: RunResult) -> dict[str, Any]:
         nbins = max(len(v) for v in tl["units"].values())
         for b in range(nbins):
             body.append({"name": "utilization", "ph": "C", "ts": _us(int(round(b * bc * npc))),
-                         "pid": PID, "tid": 0,
+                         "pid": PID, "tid": MAIN_TID,
                          "args": {n: float(tl["units"][n][b]) for n in names if b < len(tl["units"][n])}})
         body.append({"name": "utilization", "ph": "C", "ts": _us(_ns(int(sim.total_cycles), npc)),
-                     "pid": PID, "tid": 0, "args": {n: 0.0 for n in names}})
+                     "pid": PID, "tid": MAIN_TID, "args": {n: 0.0 for n in names}})
 
     body.sort(key=lambda ev: (ev["tid"], ev["ts"], ev["ph"]))
     return {

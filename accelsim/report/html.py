@@ -438,8 +438,8 @@ def _sec_summary(d: dict[str, Any], arch: dict[str, Any]) -> tuple[str, str, str
         ("DRAM traffic", _bytes(_f(rd) + _f(wr)), f"read {_bytes(rd)} / write {_bytes(wr)}"),
     ]
     if _isnum(d.get("energy_j")):
-        cards.append(("energy", _si(d["energy_j"], "J"),
-                      f"avg power {_si(d.get('power_w') if _isnum(d.get('power_w')) else _f(d['energy_j']) / lat if lat else None, 'W')}"))
+        pw = d.get("power_w") if _isnum(d.get("power_w")) else (_f(d["energy_j"]) / lat if lat else None)
+        cards.append(("energy", _si(d["energy_j"], "J"), f"avg power {_si(pw, 'W')}"))
     if _isnum(d.get("speedup_vs_gpu")):
         gname = _gpu_name(d.get("gpu") or {})
         cards.append(("speedup vs GPU", _ratio(d["speedup_vs_gpu"]), gname))
@@ -687,8 +687,11 @@ def _sec_energy(d: dict[str, Any]) -> tuple[str, str, str] | None:
     macs = _f(d.get("macs"))
     if _isnum(d.get("energy_j")) and _f(d["energy_j"]) > 0 and macs > 0:
         rows.append(("efficiency", _si(2 * macs / _f(d["energy_j"]), "op/J")))
+    dup = {"total_j": "energy_j", "power_w": "power_w"}
     for k, v in e.items():
-        if k not in ("breakdown_j",) and (_isnum(v) or isinstance(v, str)):
+        if k in dup and _isnum(d.get(dup[k])):
+            continue  # already shown from the top-level key
+        if k != "breakdown_j" and (_isnum(v) or isinstance(v, str)):
             rows.append((f"energy.{k}", _keyed(k, v)))
     body = _kv(rows) if rows else ""
     bd = e.get("breakdown_j")
@@ -854,7 +857,7 @@ def _sec_ops(d: dict[str, Any]) -> tuple[str, str, str] | None:
         ])
     cols = [("#", "num"), ("op", "text"), ("kind", "text"), ("module", "text"), ("unit", "text"),
             ("start", "num"), ("end", "num"), ("cycles", "num"), ("% of total", "num"), ("MACs", "num"),
-            ("DRAM bytes", "num"), ("op/B", "num"), ("utilisation", "num"), ("tiles", "num"), ("note", "text")]
+            ("DRAM bytes", "num"), ("op/B", "num"), ("utilisation", "num"), ("tiles", "num"), ("note", "text wrap")]
     body = ('<input type="search" class="filter" data-table="ops-table" placeholder="filter ops…" '
             'aria-label="filter ops">' + _table(cols, rows, table_id="ops-table"))
     return _section("ops", f"Per-op table ({len(ops)} ops)", body, "Click a column header to sort.")
@@ -892,6 +895,7 @@ table.sortable thead th{cursor:pointer;user-select:none}
 table.sortable thead th.asc::after{content:" ▲";font-size:10px}
 table.sortable thead th.desc::after{content:" ▼";font-size:10px}
 table.data td.num,table.data th.num{text-align:right;font-variant-numeric:tabular-nums}
+table.data td.wrap{white-space:normal;min-width:140px}
 table.data tr.fail td{background:#fde8e8}
 table.matrix td.heat{min-width:90px}
 .ubar{display:inline-block;width:60px;height:8px;background:#e6eaef;border-radius:4px;margin-right:6px;vertical-align:middle;overflow:hidden}
@@ -951,11 +955,12 @@ if(location.hash==='#selftest'){
   /* Used by the test suite: sort every column both ways and check the order, try the filter. */
   var bad=[];
   document.querySelectorAll('table.sortable').forEach(function(t,ti){
-    var ths=t.tHead.rows[0].cells;
+    var ths=t.tHead.rows[0].cells,orig=Array.prototype.slice.call(t.tBodies[0].rows);
     for(var i=0;i<ths.length;i++){for(var pass=0;pass<2;pass++){ths[i].click();
       var rows=t.tBodies[0].rows,dir=pass?-1:1;
       for(var r=1;r<rows.length;r++){if(cmp(key(rows[r-1].cells[i]),key(rows[r].cells[i]))*dir>0){bad.push(ti+':'+i);break;}}}}
-    ths[0].click();
+    orig.forEach(function(r){t.tBodies[0].appendChild(r);});
+    Array.prototype.forEach.call(ths,function(h){h.classList.remove('asc','desc');});
   });
   document.querySelectorAll('input.filter').forEach(function(inp){
     var t=document.getElementById(inp.getAttribute('data-table'));var q=t.tBodies[0].rows[0].cells[1].textContent;

@@ -83,3 +83,7 @@ def _fmt(v: object) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m accelsim.sweep.cli ...`
+    sweep()

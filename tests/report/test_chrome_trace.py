@@ -66,6 +66,7 @@ def validate_trace(trace: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         assert isinstance(ph, str) and len(ph) == 1, ev
         assert isinstance(ev.get("name"), str), ev
         assert _is_int(ev.get("pid")) and _is_int(ev.get("tid")), ev
+        assert ev["pid"] > 0 and ev["tid"] > 0, f"pid/tid 0 is the kernel's idle task to Perfetto: {ev}"
         assert isinstance(ev.get("args", {}), dict), ev
         assert _no_arrays(ev), f"JSON arrays inside an event break older Perfetto importers: {ev}"
         if ph == "M":
