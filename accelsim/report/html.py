@@ -855,7 +855,7 @@ def _sec_ops(d: dict[str, Any]) -> tuple[str, str, str] | None:
             (o.get("utilization"), _util_bar(o.get("utilization"))),
             (o.get("tiles"), _int(o.get("tiles"))), (o.get("note"), _e(o.get("note", ""))),
         ])
-    cols = [("#", "num"), ("op", "text"), ("kind", "text"), ("module", "text"), ("unit", "text"),
+    cols = [("#", "num"), ("op", "text wrap"), ("kind", "text"), ("module", "text wrap"), ("unit", "text"),
             ("start", "num"), ("end", "num"), ("cycles", "num"), ("% of total", "num"), ("MACs", "num"),
             ("DRAM bytes", "num"), ("op/B", "num"), ("utilisation", "num"), ("tiles", "num"), ("note", "text wrap")]
     body = ('<input type="search" class="filter" data-table="ops-table" placeholder="filter ops…" '
@@ -895,7 +895,7 @@ table.sortable thead th{cursor:pointer;user-select:none}
 table.sortable thead th.asc::after{content:" ▲";font-size:10px}
 table.sortable thead th.desc::after{content:" ▼";font-size:10px}
 table.data td.num,table.data th.num{text-align:right;font-variant-numeric:tabular-nums}
-table.data td.wrap{white-space:normal;min-width:140px}
+table.data td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:90px}
 table.data tr.fail td{background:#fde8e8}
 table.matrix td.heat{min-width:90px}
 .ubar{display:inline-block;width:60px;height:8px;background:#e6eaef;border-radius:4px;margin-right:6px;vertical-align:middle;overflow:hidden}
