@@ -432,13 +432,15 @@ class Mapper:
                      for no, ns in split_range(N, ts.n) for mo, ms in split_range(M, ts.m)]
         ksplit = split_range(K, ts.k)
         n_arr = len(self.arrays)
-        chunk = -(-len(out_tiles) // n_arr)
+        # Contiguous chunks, sizes differing by at most one (6 tiles on 4 arrays: 2,2,1,1).
+        base_n, extra = divmod(len(out_tiles), n_arr)
+        bounds = [ai * base_n + min(ai, extra) for ai in range(n_arr + 1)]
         per_array: list[list[Tile]] = []
         a_total = a_bytes if a_bytes is not None else batch * M * K * e
         for ai in range(n_arr):
             inst, spec = self.arrays[ai]
             R, C, df = spec.rows, spec.cols, spec.dataflow
-            mine = out_tiles[ai * chunk:(ai + 1) * chunk]
+            mine = out_tiles[bounds[ai]:bounds[ai + 1]]
             seq: list[Tile] = []
             last_b: tuple[int, int, int] | None = None
             a_loaded: set[tuple[int, int, int]] = set()

@@ -94,6 +94,12 @@ def fmt_energy(j: float) -> str:
     return f"{j * 1e6:.3f} uJ"
 
 
+def _ratio(x: float | None, good: str, bad: str) -> str:
+    if not x:
+        return ""
+    return f"{x:.2f}x {good}" if x >= 1 else f"{1 / x:.2f}x {bad}"
+
+
 def print_energy_gpu(d: dict[str, Any], console: Any) -> None:
     if "energy" in d:
         e = d["energy"]
@@ -120,14 +126,14 @@ def print_energy_gpu(d: dict[str, Any], console: Any) -> None:
         for c in ("", "ASIC", "GPU", "ASIC advantage"):
             t.add_column(c, justify="right" if c else "left")
         sp = d.get("speedup_vs_gpu")
-        t.add_row("latency", fmt_time(d["latency_s"]), fmt_time(g["latency_s"]), f"{sp:.2f}x faster" if sp else "")
+        t.add_row("latency", fmt_time(d["latency_s"]), fmt_time(g["latency_s"]), _ratio(sp, "faster", "slower"))
         if "energy_j" in d:
             er = d.get("energy_ratio_vs_gpu")
-            t.add_row("energy", fmt_energy(d["energy_j"]), fmt_energy(g["energy_j"]), f"{er:.2f}x less" if er else "")
+            t.add_row("energy", fmt_energy(d["energy_j"]), fmt_energy(g["energy_j"]), _ratio(er, "less", "more"))
             t.add_row("average power", f"{d['power_w']:.2f} W", f"{g['power_w']:.1f} W", "")
             ppw = d.get("perf_per_watt_vs_gpu")
             if ppw:
-                t.add_row("perf/W", "", "", f"{ppw:.2f}x")
+                t.add_row("perf/W", "", "", _ratio(ppw, "better", "worse"))
         console.print(t)
         asic_top = sorted((o for o in d["ops"] if o["unit"] != "none"), key=lambda o: (-o["cycles"], o["name"]))[:5]
         t2 = Table(title="Ops that dominate each", title_justify="left")

@@ -69,6 +69,15 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
     units["vector"] = vector
     op_dram = [0] * len(program.ops)
 
+    def move(tile: Tile, unit: ComputeUnit, transfers: tuple[Any, ...]) -> Generator[Any, Any, None]:
+        """Run a tile's loads (or stores) concurrently on the DMA engines."""
+        procs = [
+            env.process(dma.transfer(tr, sram.region_of(tr.partition, unit.index, tile.slot)))
+            for tr in transfers
+        ]
+        yield procs[0] if len(procs) == 1 else env.all_of(procs)
+        op_dram[tile.op] += sum(t.nbytes for t in transfers)
+
     def run_tile(tile: Tile, qreq: Any) -> Generator[Any, Any, None]:
         unit = units.get(tile.unit)
         if unit is None:
@@ -76,22 +85,12 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
         with unit.buffer_slots.request() as slot:
             yield slot
             if tile.loads:
-                procs = [
-                    env.process(dma.transfer(tr, sram.region_of(tr.partition, unit.index, tile.slot)))
-                    for tr in tile.loads
-                ]
-                yield procs[0] if len(procs) == 1 else env.all_of(procs)
-                op_dram[tile.op] += sum(t.nbytes for t in tile.loads)
+                yield from move(tile, unit, tile.loads)
             with unit.res.request() as ureq:
                 yield ureq
                 yield from unit.execute(tile)
         if tile.stores:
-            procs = [
-                env.process(dma.transfer(tr, sram.region_of(tr.partition, unit.index, tile.slot)))
-                for tr in tile.stores
-            ]
-            yield procs[0] if len(procs) == 1 else env.all_of(procs)
-            op_dram[tile.op] += sum(t.nbytes for t in tile.stores)
+            yield from move(tile, unit, tile.stores)
         seq.queue.release(qreq)
         seq.tile_finished(tile)
 

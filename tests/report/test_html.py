@@ -150,12 +150,15 @@ def test_report_command_missing_dir(tmp_path: Path) -> None:
 
 
 def chromium() -> str:
-    exe = os.environ.get("ACCELSIM_CHROMIUM") or next(
-        (p for p in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser"))
-         if p and os.path.exists(p)), None)
+    """The Chromium binary ($ACCELSIM_CHROMIUM, else chromium on PATH or /usr/bin/chromium)."""
+    override = os.environ.get("ACCELSIM_CHROMIUM")
+    candidates = [override] if override else [shutil.which("chromium"), "/usr/bin/chromium",
+                                              shutil.which("chromium-browser")]
+    exe = next((p for p in candidates if p and os.path.isfile(p) and os.access(p, os.X_OK)), None)
     if exe:
         return exe
-    msg = "chromium not installed (Debian: apt-get install -y chromium); the browser check needs it"
+    msg = (f"chromium not found ({override or 'PATH, /usr/bin/chromium'}); install it with "
+           "`apt-get install -y chromium` for the headless page-load check")
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(msg + " (CI=true: not skipping)")
     pytest.skip(msg)
