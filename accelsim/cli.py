@@ -13,6 +13,7 @@ from functools import wraps
 from typing import Any
 
 import warnings
+from pathlib import Path
 
 import click
 
@@ -78,7 +79,33 @@ def _params(seq: int | None, batch: int | None, param: tuple[str, ...]) -> dict[
     return out
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """Commands that live in other packages load on demand: no import cycles, and
+    ``accelsim run`` does not pay for importing dask or optuna."""
+
+    LAZY = {
+        "report": ("accelsim.report.cli", "report"),
+        "sweep": ("accelsim.sweep.cli", "sweep"),
+        "regress": ("accelsim.regress.cli", "regress"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY:
+            import importlib
+
+            mod, attr = self.LAZY[name]
+            try:
+                return getattr(importlib.import_module(mod), attr)  # type: ignore[no-any-return]
+            except ImportError as e:
+                raise click.ClickException(f"'{name}' is unavailable: {e}") from None
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="accelsim")
 def main() -> None:
     """accelsim: cycle-level simulation of ML accelerators on traced PyTorch models.
@@ -111,13 +138,17 @@ def main() -> None:
 @click.option("--enforce", is_flag=True,
               help="make residual access-policy violations an error (exit 1)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="write result.json and ops.csv here")
+@click.option("--trace", "trace_file", type=click.Path(dir_okay=False),
+              help="write a Chrome/Perfetto trace JSON (one track per unit)")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), help="write a self-contained HTML report")
 @click.option("--json", "as_json", is_flag=True, help="print result JSON to stdout (no tables)")
 @click.option("--ops", "n_ops", type=int, default=12, show_default=True, help="rows of the per-op table (0: all)")
 @click.option("-q", "--quiet", is_flag=True, help="print only the summary line")
 @handle_errors
 def run(arch: str | None, workload: str | None, seq: int | None, batch: int | None,
         param: tuple[str, ...], overrides: tuple[str, ...], compat: str | None,
-        gpu: str, no_gpu: bool, sparse_decoder: bool, enforce: bool, out_dir: str | None, as_json: bool, n_ops: int, quiet: bool) -> None:
+        gpu: str, no_gpu: bool, sparse_decoder: bool, enforce: bool, out_dir: str | None,
+        trace_file: str | None, html_file: str | None, as_json: bool, n_ops: int, quiet: bool) -> None:
     """Simulate WORKLOAD on the architecture ARCH and report latency and utilisation.
 
     \b
@@ -138,6 +169,15 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
     result = api.simulate(arch_spec, graph, opts)
     # Results are written and shown first: a failing gate never loses them.
     written = result.write(out_dir) if out_dir else []
+    if trace_file:
+        from accelsim.report.chrome_trace import write_chrome_trace
+
+        write_chrome_trace(result, trace_file)
+        written.append(Path(trace_file))
+    if html_file:
+        from accelsim.report.html import write_html
+
+        written.append(write_html(result.data, html_file))
     if as_json:
         click.echo(result.to_json(), nl=False)
     else:

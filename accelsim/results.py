@@ -21,7 +21,7 @@ from accelsim.workload.ir import Graph
 
 OPS_COLUMNS = [
     "name", "ir_op", "kind", "module", "unit", "start_cycle", "end_cycle", "cycles",
-    "macs", "dram_bytes", "utilization", "tiles", "note",
+    "macs", "elements", "dram_bytes", "utilization", "tiles", "note",
 ]
 
 
@@ -164,6 +164,7 @@ def build_result(
             "unit": op.unit, "start_cycle": t.start, "end_cycle": t.end, "cycles": cyc,
             "macs": op.macs, "dram_bytes": t.dram_bytes, "utilization": _r(min(util, 1.0)),
             "tiles": op.tiles[1] - op.tiles[0], "note": op.note,
+            "elements": sum(program.tiles[i].vector_elems for i in range(*op.tiles)) if op.unit == "vector" else 0,
         })
     st = sim.stats
     data: dict[str, Any] = {
@@ -173,6 +174,15 @@ def build_result(
         "workload_meta": dict(graph.meta),
         "options": options,
         "clock_ghz": arch.clock_ghz,
+        "arch_summary": {
+            "peak_macs_per_cycle": peak,
+            "clock_ghz": arch.clock_ghz,
+            "dram_bandwidth_gbps": arch.dram.bandwidth_gbps,
+            "vector_ops_per_cycle": arch.vector.lanes,
+            "arrays": len(sim.arrays),
+            "sram_bytes": arch.sram.total_bytes,
+            "technology": arch.technology,
+        },
         "total_cycles": total,
         "latency_s": total / arch.clock_hz,
         "macs": macs,

@@ -808,10 +808,45 @@ def _matrix(am: Any) -> tuple[list[str], list[str], list[list[float]]] | None:
     return None
 
 
+def _sec_access_rw(am: dict[str, Any], d: dict[str, Any]) -> tuple[str, str, str]:
+    """accelsim's residual access matrix: {rule role: {partition: {read, write}}} bytes."""
+    cols: list[str] = sorted({str(p) for row in am.values() for p in row})
+    vmax = max((_f(c.get("read")) + _f(c.get("write")) for row in am.values() for c in row.values()),
+               default=0.0) or 1.0
+    head = "<tr><th>role \\ partition</th>" + "".join(f"<th>{_e(c)}</th>" for c in cols) + "</tr>"
+    trs = []
+    for role, row in am.items():
+        tds = []
+        for c in cols:
+            cell = row.get(c)
+            if not cell:
+                tds.append("<td class='num'>·</td>")
+                continue
+            rd, wr = _f(cell.get("read")), _f(cell.get("write"))
+            tds.append(
+                f'<td class="num heat" style="background:rgba(78,121,167,{0.08 + 0.72 * (rd + wr) / vmax:.3f})" '
+                f'title="{_e(role)} on {_e(c)}: read {int(rd):,} B, write {int(wr):,} B">'
+                f'{_e(_bytes(rd))} / {_e(_bytes(wr))}</td>')
+        trs.append(f"<tr><th>{_e(role)}</th>{''.join(tds)}</tr>")
+    viol = d.get("policy_violations") or []
+    note = (f"<p class='bad'>{len(viol)} policy violation(s): " + "; ".join(
+        _e(f"{v.get('access')} of {v.get('partition')} by {v.get('module')}") for v in viol[:20]) + "</p>"
+            if viol else "<p>No access-policy violations.</p>")
+    body = f'<table class="data matrix"><thead>{head}</thead><tbody>{"".join(trs)}</tbody></table>{note}'
+    return _section("access", "Residual access matrix", body,
+                    "Bytes read / written in each residual partition, per policy role "
+                    f"({int(_f(d.get('policy_checks'))):,} tile checks by the controller).")
+
+
 def _sec_access(d: dict[str, Any]) -> tuple[str, str, str] | None:
     am = d.get("access_matrix")
     if am is None:
         return None
+    if isinstance(am, dict) and am and all(
+        isinstance(row, dict) and all(isinstance(c, dict) and "read" in c for c in row.values())
+        for row in am.values()
+    ):
+        return _sec_access_rw(am, d)
     norm = _matrix(am)
     if norm is None:
         import json

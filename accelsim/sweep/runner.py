@@ -361,16 +361,20 @@ class DaskExecutor(Executor):
         else:  # an existing Client
             self.client, self._own = address, False
         self.address = self.client.scheduler.address
+        from distributed import as_completed
+
+        # every submitted future is tracked here; wait() returns the next finished batch
+        self._completed = as_completed(loop=self.client.loop)
         self.workers = max(1, sum(self.client.nthreads().values()))
 
     def submit(self, task: PointTask) -> Any:
-        return self.client.submit(run_point, task, pure=False)
+        fut = self.client.submit(run_point, task, pure=False)
+        self._completed.add(fut)
+        return fut
 
     def wait(self, futures: set[Any]) -> tuple[set[Any], set[Any]]:
-        from distributed import wait
-
-        done, pending = wait(list(futures), return_when="FIRST_COMPLETED")
-        return set(done), set(pending)
+        done = set(self._completed.next_batch(block=True)) & futures
+        return done, futures - done
 
     def outcome(self, future: Any) -> dict[str, Any] | None:
         from distributed import KilledWorker

@@ -77,7 +77,7 @@ def assert_self_contained(page: str) -> None:
 
 
 def test_run_page_sections(run_data: dict[str, Any]) -> None:
-    d = {k: v for k, v in run_data.items() if k not in ("check", "access_matrix", "gpu")}
+    d = {k: v for k, v in run_data.items() if k not in ("check", "access_matrix", "gpu", "arch_summary")}
     page = render_html(d)
     ids = section_ids(page)
     assert ids[0] == "summary" and {"utilisation", "roofline", "ops"} <= set(ids)

@@ -102,6 +102,24 @@ def test_sae_simulates(which, arch_name, request):
     assert r.data["energy_j"] > 0
 
 
+def test_topk_sae_sparse_decoder_mapping(topk):
+    """The decoder's input is recognised as a top-k scatter (module path ``decoder``), so the
+    sparse-decoder mapping gathers k rows instead of running the dense GEMM."""
+    from dataclasses import fields
+
+    from accelsim.mapping.mapper import MappingOptions
+
+    if "sparse_decoder" not in {f.name for f in fields(MappingOptions)}:
+        pytest.skip("this mapper has no sparse_decoder option")
+    tr, _, _ = topk
+    arch = api.load_arch("datacenter-bf16")
+    dense = api.simulate(arch, tr.graph, api.RunOptions(gpu=None))
+    sparse = api.simulate(arch, tr.graph, api.RunOptions(gpu=None, mapping=MappingOptions(sparse_decoder=True)))
+    kinds = {op.module: op.kind for op in sparse.program.ops if op.module == "decoder"}
+    assert kinds == {"decoder": "linear.sparse"}
+    assert sparse.data["dram_read_bytes"] < dense.data["dram_read_bytes"]
+
+
 def test_bad_params():
     with pytest.raises(WorkloadError, match="k"):
         resolve("topk-sae", {"k": 0})
