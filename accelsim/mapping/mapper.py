@@ -588,7 +588,7 @@ class Mapper:
             elems = rows * d
         else:
             for t in op.inputs:
-                ins.append((t, self.tbytes(t), self.on_chip(t)))
+                ins.append((t, self.tbytes(t), self.on_chip(t) or self.in_rom(op, t)))
             elems = max([T[o].numel for o in outs] + [T[t].numel for t in op.inputs if T[t].kind != "weight"] or [1])
             if op.kind in ("reduce", "topk", "layer_norm", "softmax"):
                 elems = max(T[t].numel for t in op.inputs[:1]) if op.inputs else elems

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from accelsim.errors import Problem, SpecError
 from accelsim.sweep.spec import read_yaml_file, validation_problems
@@ -161,7 +161,13 @@ def load_suite(path: str | os.PathLike[str]) -> LoadedSuite:
 
 # ------------------------------------------------------------------------------- baseline
 
-Number = int | float | bool | None
+def _metric_number(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, float)):
+        return v
+    raise ValueError(f"expected a number, true/false or null (got {v!r})")
+
+
+Number = Annotated[Any, AfterValidator(_metric_number)]
 
 
 class BaselineCase(_Frozen):
