@@ -151,10 +151,11 @@ def pareto_mask(df: pd.DataFrame, objectives: Sequence[Objective]) -> list[bool]
 
 
 def pareto_frame(df: pd.DataFrame, objectives: Sequence[Objective]) -> pd.DataFrame:
-    """The Pareto rows, grouped by workload (in first-seen order), best first objective first."""
+    """The Pareto rows (each distinct point once), grouped by workload in first-seen order,
+    best first objective first."""
     import pandas as pd
 
-    front = df[df["pareto"]]
+    front = df[df["pareto"]].drop_duplicates(subset=["key"])  # a design reached twice: listed once
     if front.empty or not objectives:
         return front.reset_index(drop=True)
     order = {w: i for i, w in enumerate(dict.fromkeys(df["workload"]))}

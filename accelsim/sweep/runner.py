@@ -149,6 +149,7 @@ class _Context:
     loaded: LoadedSweep
     graphs: list[tuple[str, str]]  # per workload: (digest, graph json)
     labels: list[str]
+    sim_s: float = 0.0  # time spent running points (first submit to last result)
 
 
 def _make_points(ctx: _Context, config: int, params: dict[str, Any], first_index: int) -> list[Point]:
@@ -418,6 +419,7 @@ class SweepOutcome:
     pareto: Any  # pandas DataFrame of pareto.csv
     objectives: list[Objective]  # after fallbacks (energy_j -> dram_bytes when absent)
     computed: int  # points simulated by this run
+    sim_s: float  # wall time from the first submitted point to the last result
     cached: int  # points found in the store
     wall_s: float
     files: list[Path]
@@ -511,6 +513,7 @@ def _execute(
         store.log_attempt(p.key)
         inflight[ex.submit(p.task)] = (p, tries)
 
+    t_start = time.perf_counter()
     for p in itertools.islice(it, window):
         submit(p, 1)
     computed = 0
@@ -535,6 +538,7 @@ def _execute(
             nxt = next(it, None)
             if nxt is not None:
                 submit(nxt, 1)
+    ctx.sim_s += time.perf_counter() - t_start
     return computed
 
 
@@ -692,7 +696,7 @@ def run_sweep(
         files += pareto_plot(frame, objectives, out / "pareto")
         files += sensitivity_plot(frame, spec.parameter_names(), objectives, out / "sensitivity")
     return SweepOutcome(loaded.name, out, points, records, frame, pareto, objectives, computed,
-                        cached, time.perf_counter() - t0, [db, *files], spec.parameter_names(), notes)
+                        ctx.sim_s, cached, time.perf_counter() - t0, [db, *files], spec.parameter_names(), notes)
 
 
 def _write_outputs(out: Path, frame: Any, pareto: Any) -> list[Path]:
@@ -724,7 +728,7 @@ def summary_line(o: SweepOutcome) -> str:
         parts.append(f"{o.count('error')} error")
     if o.count("failed"):
         parts.append(f"{o.count('failed')} failed")
-    rate = f", {60 * o.computed / o.wall_s:.1f} points/min" if o.computed and o.wall_s > 0 else ""
-    return (f"{o.name}: {n} points ({', '.join(parts)}); {o.computed} simulated, {o.cached} from the "
-            f"store, in {o.wall_s:.1f} s{rate}")
+    rate = f" ({60 * o.computed / o.sim_s:.1f} points/min)" if o.computed and o.sim_s > 0 else ""
+    return (f"{o.name}: {n} points ({', '.join(parts)}); {o.computed} simulated in {o.sim_s:.1f} s{rate}, "
+            f"{o.cached} from the store; {o.wall_s:.1f} s in all")
 
