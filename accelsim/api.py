@@ -42,6 +42,26 @@ def load_arch(path: str, overrides: Sequence[str] = ()) -> ArchSpec:
     return _load(find_arch(path), overrides)
 
 
+def load_traced(workload: str, params: Mapping[str, object] | None = None) -> Any:
+    """Trace a workload keeping weights and example inputs (needed by the functional check)."""
+    from accelsim.workload.registry import load_traced as _lt
+
+    t = _lt(workload, params)
+    t.graph.verify()
+    return t
+
+
+def check(result: RunResult, traced: Any, level: str = "outputs") -> dict[str, Any]:
+    """Execute the mapped program tile by tile at the arch's precision and compare with
+    PyTorch; adds ``check`` to the result and returns it (``passed`` says whether it held)."""
+    from accelsim.numerics.check import run_check
+
+    assert result.program is not None and result.arch is not None
+    rep = run_check(traced, result.program, result.arch, level)
+    result.data["check"] = rep.to_dict()
+    return result.data["check"]
+
+
 def load_graph(workload: str, params: Mapping[str, object] | None = None) -> Graph:
     from accelsim.workload.registry import load_graph as _lg
 

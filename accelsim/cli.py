@@ -135,6 +135,10 @@ def main() -> None:
 @click.option("--no-gpu", is_flag=True, help="skip the GPU comparison")
 @click.option("--sparse-decoder", is_flag=True,
               help="map a TopK SAE decoder sparsely: gather only the k active rows per token")
+@click.option("--check", "check", is_flag=False, flag_value="outputs", default=None,
+              type=click.Choice(["outputs", "all"]),
+              help="functional check: run the mapped program in numpy at the arch's precision and "
+                   "compare with PyTorch (--check: outputs; --check=all: every tensor); exit 1 on failure")
 @click.option("--enforce", is_flag=True,
               help="make residual access-policy violations an error (exit 1)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="write result.json and ops.csv here")
@@ -147,7 +151,8 @@ def main() -> None:
 @handle_errors
 def run(arch: str | None, workload: str | None, seq: int | None, batch: int | None,
         param: tuple[str, ...], overrides: tuple[str, ...], compat: str | None,
-        gpu: str, no_gpu: bool, sparse_decoder: bool, enforce: bool, out_dir: str | None,
+        gpu: str, no_gpu: bool, sparse_decoder: bool, check: str | None, enforce: bool,
+        out_dir: str | None,
         trace_file: str | None, html_file: str | None, as_json: bool, n_ops: int, quiet: bool) -> None:
     """Simulate WORKLOAD on the architecture ARCH and report latency and utilisation.
 
@@ -162,11 +167,15 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
     from accelsim.report.terminal import print_run
 
     arch_spec = api.load_arch(arch or DEFAULT_ARCH, overrides)
-    graph = api.load_graph(workload or DEFAULT_WORKLOAD, _params(seq, batch, param))
+    params = _params(seq, batch, param)
+    traced = api.load_traced(workload or DEFAULT_WORKLOAD, params) if check else None
+    graph = traced.graph if traced is not None else api.load_graph(workload or DEFAULT_WORKLOAD, params)
     opts = api.RunOptions(mode="scalesim" if compat == "scalesim" else "pipelined",
                           gpu=None if no_gpu else gpu,
                           mapping=MappingOptions(sparse_decoder=sparse_decoder))
     result = api.simulate(arch_spec, graph, opts)
+    if traced is not None:
+        api.check(result, traced, check or "outputs")
     # Results are written and shown first: a failing gate never loses them.
     written = result.write(out_dir) if out_dir else []
     if trace_file:
@@ -182,6 +191,16 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
         click.echo(result.to_json(), nl=False)
     else:
         print_run(result, _console(), n_ops=n_ops, quiet=quiet, written=written)
+    chk = result.data.get("check")
+    if chk is not None and not chk["passed"]:
+        from accelsim.errors import CheckFailure
+
+        ff = chk.get("first_failure") or {}
+        raise CheckFailure(
+            f"functional check failed ({chk['scheme']}): first divergence at op '{ff.get('op')}' "
+            f"(module '{ff.get('module') or '<top>'}'), tensor '{ff.get('tensor')}': "
+            f"max abs error {ff.get('max_abs_err')}, bound {ff.get('bound')}"
+        )
     if enforce:
         api.enforce_policy(result)
 

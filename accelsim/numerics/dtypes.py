@@ -60,16 +60,24 @@ def unit_roundoff(precision: str) -> float:
 
 
 def round_bf16(x: np.ndarray) -> np.ndarray:
-    """Round float32 values to the nearest bfloat16 (half to even); returns float32."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    u = x.view(np.uint32)
-    r = (u >> 16) & 1
-    r += 0x7FFF
-    r += u  # wraps only for NaN payloads, fixed below
-    r &= 0xFFFF0000
-    out = r.view(np.float32)
-    nan = np.isnan(x)
-    if nan.any():
+    """Round float32 values to the nearest bfloat16 (half to even); returns a new float32 array.
+
+    ``u + 0x7FFF + ((u >> 16) & 1)`` on the float32 bits, top 16 bits kept (== torch's
+    ``.bfloat16()``), in cache-sized chunks; NaNs stay NaN."""
+    x = np.asarray(x, dtype=np.float32)
+    out = np.empty(x.shape, dtype=np.float32)
+    u = np.ascontiguousarray(x).view(np.uint32).reshape(-1)
+    o = out.view(np.uint32).reshape(-1)
+    step = 1 << 16
+    for s in range(0, u.size, step):
+        uu, oo = u[s:s + step], o[s:s + step]
+        np.right_shift(uu, 16, out=oo)
+        oo &= 1
+        oo += 0x7FFF
+        oo += uu  # wraps only for NaN payloads, fixed below
+        oo &= 0xFFFF0000
+    if u.size and np.isnan(x.max()):
+        nan = np.isnan(x)
         out[nan] = np.nan
     return out
 

@@ -56,7 +56,7 @@ __all__ = [
     "load_suite",
 ]
 
-BASELINE_FORMAT = "accelsim.baseline/1"
+BASELINE_FORMAT: Literal["accelsim.baseline/1"] = "accelsim.baseline/1"
 
 
 class _Frozen(BaseModel):

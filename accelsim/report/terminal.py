@@ -82,6 +82,7 @@ def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool =
     console.print(t)
     print_energy_gpu(d, console)
     print_residual(d, console)
+    print_check(d, console)
     for p in written or []:
         console.print(f"wrote {p}")
 
@@ -189,3 +190,28 @@ def print_residual(d: dict[str, Any], console: Any) -> None:
         t.add_row("area", f"{w['area_mm2']:.2f} mm2", f"{o['area_mm2']:.2f} mm2")
         t.add_row("DRAM read", fmt_bytes(w["dram_read_bytes"]), fmt_bytes(o["dram_read_bytes"]))
         console.print(t)
+
+
+def print_check(d: dict[str, Any], console: Any) -> None:
+    c = d.get("check")
+    if not c:
+        return
+    tensors = c.get("tensors", [])
+    failed = [t for t in tensors if not t["passed"]]
+    shown = failed[:10] if failed else tensors[:10]
+    t = Table(title=f"Functional check ({c['scheme']}, {c['level']}): "
+                    f"{'PASSED' if c['passed'] else 'FAILED'}", title_justify="left")
+    for col in ("tensor", "op", "module", "max abs err", "max rel err", "bound", "ok"):
+        t.add_column(col, justify="right" if col.startswith(("max", "bound")) else "left")
+    for x in shown:
+        b = x.get("bound")
+        t.add_row(x["tensor"], x["op"], x["module"] or "<top>", f"{x['max_abs_err']:.3g}",
+                  f"{x['max_rel_err']:.3g}", "exact" if b == 0 else (f"{b:.3g}" if b is not None else ""),
+                  "yes" if x["passed"] else "[bold red]NO[/]")
+    console.print(t)
+    if len(tensors) > len(shown):
+        console.print(f"({len(tensors) - len(shown)} more tensors checked)")
+    v = c.get("vs_fp32")
+    if v:
+        console.print("vs the fp32 model: " + ", ".join(f"{k} {val:.4g}" if isinstance(val, float) else f"{k} {val}"
+                                                       for k, val in v.items() if not isinstance(val, (dict, list))))

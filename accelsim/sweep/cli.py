@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from accelsim.cli import _console, handle_errors
+from accelsim.errors import AccelsimError
 
 if TYPE_CHECKING:
     from accelsim.sweep.runner import SweepOutcome
@@ -39,7 +40,7 @@ def sweep(sweep_file: str, out_dir: str | None, scheduler: str | None, workers: 
     from accelsim.sweep.spec import load_sweep
 
     if scheduler and workers is not None:
-        raise click.UsageError("--workers is for local runs; a Dask cluster's size is set by its workers")
+        raise AccelsimError("--workers is for local runs; a Dask cluster's size is set by its workers")
     loaded = load_sweep(sweep_file)
     out = Path(out_dir) if out_dir else Path(Path(sweep_file).stem)
     outcome = run_sweep(loaded, out, workers=workers, scheduler=scheduler, resume=resume,

@@ -162,4 +162,5 @@ def pareto_frame(df: pd.DataFrame, objectives: Sequence[Objective]) -> pd.DataFr
     o = objectives[0]
     key = front[o.metric].astype("float64") * (1.0 if o.direction == "min" else -1.0)
     tmp = front.assign(_w=front["workload"].map(order), _k=key)
-    return pd.DataFrame(tmp.sort_values(["_w", "_k", "index"], kind="mergesort").drop(columns=["_w", "_k"])).reset_index(drop=True)
+    tmp = tmp.sort_values(["_w", "_k", "index"], kind="mergesort").drop(columns=["_w", "_k"])
+    return pd.DataFrame(tmp).reset_index(drop=True)

@@ -100,7 +100,9 @@ def pareto_plot(df: pd.DataFrame, objectives: Sequence[Objective], stem: Path) -
     return _save(fig, stem)
 
 
-def sensitivity_plot(df: pd.DataFrame, params: Sequence[str], objectives: Sequence[Objective], stem: Path) -> list[Path]:
+def sensitivity_plot(
+    df: pd.DataFrame, params: Sequence[str], objectives: Sequence[Objective], stem: Path
+) -> list[Path]:
     """``stem``.png/.svg: per parameter, the first objective relative to each workload's best."""
     plt = _plt()
     metric = objectives[0].metric if objectives else "latency_s"

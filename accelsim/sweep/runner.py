@@ -30,13 +30,13 @@ import random
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from accelsim.errors import AccelsimError, Problem, SimError, SpecError, WorkloadError
-from accelsim.sweep.spec import LoadedSweep, Objective, extract_metrics, workload_label
+from accelsim.errors import AccelsimError, Problem, SimError, SpecError
+from accelsim.sweep.spec import METRICS, LoadedSweep, Nsga2, Objective, extract_metrics, workload_label
 from accelsim.sweep.store import PointRecord, Store
 
 __all__ = [
@@ -195,6 +195,7 @@ _GRAPHS: dict[str, Any] = {}
 
 
 def _limit_threads() -> None:
+    """One thread per worker process: points run in parallel processes, not parallel BLAS."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     torch = sys.modules.get("torch")
@@ -212,7 +213,10 @@ def _worker_init() -> None:
 def run_point(task: PointTask) -> dict[str, Any]:
     """Simulate one point (in a worker). Never raises: returns a record dict with ``status``
     ``ok``, ``error`` (an invalid design point) or ``failed`` (an internal error)."""
-    _limit_threads()
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:  # a worker process (local pool or Dask)
+        _limit_threads()
     t0 = time.perf_counter()
     out: dict[str, Any] = {"key": task.key, "metrics": None, "error": None, "result": None}
     try:
@@ -294,6 +298,7 @@ class LocalExecutor(Executor):
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self._pool: Any = None
+        self._generation = 0  # bumped on every restart; futures remember theirs
 
     def _ensure(self) -> Any:
         if self._pool is None:
@@ -309,10 +314,12 @@ class LocalExecutor(Executor):
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            return self._ensure().submit(run_point, task)
+            fut = self._ensure().submit(run_point, task)
         except BrokenProcessPool:
             self._restart()
-            return self._ensure().submit(run_point, task)
+            fut = self._ensure().submit(run_point, task)
+        fut.accelsim_generation = self._generation
+        return fut
 
     def wait(self, futures: set[Any]) -> tuple[set[Any], set[Any]]:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -321,18 +328,21 @@ class LocalExecutor(Executor):
         return set(done), set(pending)
 
     def outcome(self, future: Any) -> dict[str, Any] | None:
+        from concurrent.futures import CancelledError
         from concurrent.futures.process import BrokenProcessPool
 
         try:
             return future.result()  # type: ignore[no-any-return]
-        except BrokenProcessPool:
-            self._restart()
+        except (BrokenProcessPool, CancelledError):
+            if getattr(future, "accelsim_generation", None) == self._generation:
+                self._restart()  # only once per broken pool, never the fresh one
             return None
 
     def _restart(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        self._generation += 1
 
     def close(self) -> None:
         if self._pool is not None:
@@ -510,6 +520,7 @@ def _execute(
     inflight: dict[Any, tuple[Point, int]] = {}
 
     def submit(p: Point, tries: int) -> None:
+        assert p.task is not None
         store.log_attempt(p.key)
         inflight[ex.submit(p.task)] = (p, tries)
 
@@ -561,6 +572,26 @@ def _trace_workloads(loaded: LoadedSweep) -> list[tuple[str, str]]:
     return out
 
 
+def _trial_value(recs: Sequence[PointRecord], metric: str) -> float | None:
+    """A trial's objective: the mean over its workloads (None if any point failed). A metric no
+    point reports falls back as in :func:`accelsim.sweep.pareto.resolve_objectives`."""
+    from accelsim.sweep.pareto import FALLBACKS, objective_value
+
+    vs: list[float] = []
+    for r in recs:
+        if r.status != "ok":
+            return None
+        v = objective_value(r.metrics, metric, r.result)
+        for fb in FALLBACKS.get(metric, ()) if v is None else ():
+            v = objective_value(r.metrics, fb)
+            if v is not None:
+                break
+        if v is None:
+            return None
+        vs.append(float(v))
+    return sum(vs) / len(vs) if vs else None
+
+
 def _nsga2(
     ctx: _Context,
     store: Store,
@@ -572,11 +603,11 @@ def _nsga2(
     seeded run, and a resumed one, asks the same trials)."""
     import optuna
 
-    from accelsim.sweep.pareto import objective_value
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = ctx.loaded.spec
+    custom = any(o.metric not in METRICS for o in spec.objectives)  # needs the stored result JSON
     st = spec.strategy
+    assert isinstance(st, Nsga2)
     objectives = list(spec.objectives)
     study = optuna.create_study(
         directions=["minimize" if o.direction == "min" else "maximize" for o in objectives],
@@ -607,13 +638,9 @@ def _nsga2(
             points.extend(pts)
             new.append((t, pts))
         computed += _execute([p for _, ps in new for p in ps], ctx, store, get_executor, progress, on_result)
-        recs = store.get_many([p.key for _, ps in new for p in ps])
+        recs = store.get_many([p.key for _, ps in new for p in ps], with_result=custom)
         for t, pts in new:
-            values = []
-            for o in objectives:
-                vs = [objective_value(recs[p.key].metrics, o.metric) if recs[p.key].status == "ok" else None
-                      for p in pts]
-                values.append(None if any(v is None for v in vs) else sum(vs) / len(vs))
+            values = [_trial_value([recs[p.key] for p in pts], o.metric) for o in objectives]
             if any(v is None for v in values):
                 study.tell(t, state=optuna.trial.TrialState.FAIL)
             else:
@@ -681,7 +708,8 @@ def run_sweep(
         finally:
             for ex in made:
                 ex.close()
-        records = store.get_many([p.key for p in points])
+        custom = any(o.metric not in METRICS for o in spec.objectives)  # read from result JSON
+        records = store.get_many([p.key for p in points], with_result=custom)
     cached = sum(1 for k in {p.key for p in points} if k in before)
 
     from accelsim.sweep.pareto import build_frame, pareto_frame, resolve_objectives
@@ -714,11 +742,6 @@ def _write_outputs(out: Path, frame: Any, pareto: Any) -> list[Path]:
     pareto.to_csv(pc, index=False, lineterminator="\n")
     files.append(pc)
     return files
-
-
-def iter_points(outcome: SweepOutcome) -> Iterator[tuple[Point, PointRecord]]:
-    for p in outcome.points:
-        yield p, outcome.records[p.key]
 
 
 def summary_line(o: SweepOutcome) -> str:

@@ -39,7 +39,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
@@ -158,7 +158,7 @@ class Nsga2(_Frozen):
     )
 
 
-Strategy = Annotated[Union[Grid, Random, Nsga2], Field(discriminator="kind")]
+Strategy = Annotated[Grid | Random | Nsga2, Field(discriminator="kind")]
 STRATEGIES: dict[str, type[BaseModel]] = {"grid": Grid, "random": Random, "nsga2": Nsga2}
 
 
@@ -467,8 +467,15 @@ def load_sweep(path: str | os.PathLike[str]) -> LoadedSweep:
     try:
         base = apply_overrides(base_data, spec.set, file)
     except SpecError as e:
-        raise SpecError([Problem(file, f"set: {p.path.removeprefix('--set ')}", p.message) for p in e.problems]) from None
+        raise SpecError(
+            [Problem(file, f"set: {p.path.removeprefix('--set ')}", p.message) for p in e.problems]
+        ) from None
 
+    for i, w in enumerate(spec.workloads):
+        if re.match(r"^[A-Za-z_]\w*=", w.name):
+            problems.append(Problem(file, f"workloads[{i}]", (
+                f"{w.name!r} looks like part of a gemm spec split at a comma by a YAML flow list "
+                "[...]; quote the spec or write one workload per line")))
     # parameter paths: parse, no duplicates, resolvable on the base (options.* on the options)
     seen: dict[str, str] = {}
     opts = spec.options.model_dump()
@@ -494,7 +501,9 @@ def load_sweep(path: str | os.PathLike[str]) -> LoadedSweep:
         except SpecError as e:
             problems.append(Problem(file, loc, e.problems[0].message))
     if spec.grid_size() > 10_000_000 and spec.strategy.kind == "grid":
-        problems.append(Problem(file, "parameters", f"grid has {spec.grid_size()} points; use strategy random or nsga2"))
+        problems.append(
+            Problem(file, "parameters", f"grid has {spec.grid_size()} points; use strategy random or nsga2")
+        )
     if problems:
         raise SpecError(problems)
     return LoadedSweep(spec=spec, file=file, base_file=base_file, base=base)

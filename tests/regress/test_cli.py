@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner, Result
 
@@ -108,7 +109,8 @@ def test_malformed_baseline_exits_2_with_file_and_path(tmp_path: Path) -> None:
     r = _run(suite, "--baseline", base)
     assert r.exit_code == 2
     assert f"{base}: format: required" in r.output
-    assert f"{base}: cases.gemm-small.metrics.total_cycles: expected a number, true/false or null (got 'fast')" in r.output
+    assert (f"{base}: cases.gemm-small.metrics.total_cycles: expected a number, true/false or null "
+            "(got 'fast')") in r.output
     r = _run(suite, "--baseline", tmp_path / "nope.json")
     assert r.exit_code == 2 and "baseline file not found" in r.output
 
@@ -120,7 +122,8 @@ def test_malformed_suite_exits_2_with_file_and_path(tmp_path: Path) -> None:
     ], extra={"metrics": {"total_cycles": {"rel": -1}}})
     r = _run(suite, "--baseline", tmp_path / "b.json")
     assert r.exit_code == 2
-    assert f"{suite}: cases[0].opts: unknown key (allowed: arch, max_wall_s, name, options, params, set, workload)" in r.output
+    assert (f"{suite}: cases[0].opts: unknown key (allowed: arch, max_wall_s, name, options, params, set, "
+            "workload)") in r.output
     assert f"{suite}: cases[1].options.compat: must be 'scalesim'" in r.output
     assert f"{suite}: metrics.total_cycles.rel: must be >= 0" in r.output
     suite = write_suite(tmp_path, cases=[
@@ -154,3 +157,28 @@ def test_shipped_suite_passes_against_shipped_baseline() -> None:
     change is intended (and review the diff)."""
     r = _run(ROOT / "benchmarks" / "suite.yaml", "--baseline", ROOT / "benchmarks" / "baseline.json", "-q")
     assert r.exit_code == 0, r.output
+
+
+def test_a_case_that_fails_to_simulate_fails_and_blocks_update(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from accelsim import api
+    from accelsim.errors import MappingError
+
+    suite, base = _baselined(tmp_path)
+    real = api.simulate
+
+    def broken(arch, graph, options=None):  # type: ignore[no-untyped-def]
+        if graph.meta.get("M") == 256:  # the gemm-slow-dram case
+            raise MappingError("op 'matmul' [matmul] in module 'gemm': no tiling fits")
+        return real(arch, graph, options)
+
+    monkeypatch.setattr(api, "simulate", broken)
+    junit = tmp_path / "j.xml"
+    r = _run(suite, "--baseline", base, "--junit", junit)
+    assert r.exit_code == 1
+    assert "FAIL gemm-slow-dram: simulation failed: op 'matmul'" in r.output
+    err = ET.parse(junit).getroot().find("testsuite/testcase[@name='gemm-slow-dram']/error")
+    assert err is not None and "no tiling fits" in (err.get("message") or "")
+    before = base.read_bytes()
+    r = _run(suite, "--baseline", base, "--update-baseline")
+    assert r.exit_code == 1 and "baseline not written" in r.output
+    assert base.read_bytes() == before

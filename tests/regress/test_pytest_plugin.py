@@ -27,7 +27,7 @@ def test_over_budget_fails_with_a_readable_message() -> None:
         budget("edge-int8", GEMM, set=["dram.bandwidth_gbps=1"], max_cycles=cycles, min_utilization=1.01)
     msg = str(ei.value)
     assert msg.startswith(f"accelsim budget exceeded: {GEMM} on edge-int8 (--set dram.bandwidth_gbps=1):")
-    assert f"total_cycles" in msg and f"> max_cycles {cycles}" in msg
+    assert "total_cycles" in msg and f"> max_cycles {cycles}" in msg
     assert "mac_utilization" in msg and "< min_utilization 1.01" in msg
 
 

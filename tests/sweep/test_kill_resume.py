@@ -47,7 +47,7 @@ def test_sigkill_mid_sweep_then_resume(tmp_path: Path) -> None:
             before = _committed(db)
             if len(before) >= 3:
                 break
-            time.sleep(0.02)
+            time.sleep(0.005)
         assert proc.poll() is None, f"sweep ended before it could be killed: {proc.communicate()}"
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)

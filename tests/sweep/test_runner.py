@@ -51,7 +51,7 @@ def test_outputs_and_pareto_front(tmp_path: Path) -> None:
     assert list(pq["total_cycles"]) == list(df["total_cycles"])
     # the front: no point of the same workload dominates a front point; every other point is dominated
     objs = [m.metric for m in o.objectives]
-    for w, grp in df.groupby("workload"):
+    for _, grp in df.groupby("workload"):
         front = grp[grp["pareto"]]
         assert len(front) >= 1
         for _, p in grp.iterrows():
@@ -131,3 +131,35 @@ def test_local_process_pool_matches_inline(tmp_path: Path) -> None:
     o = run_sweep(load_sweep(f), tmp_path / "pool", workers=2, plots=False)
     assert o.computed == 6
     assert (tmp_path / "inline" / "results.csv").read_bytes() == (tmp_path / "pool" / "results.csv").read_bytes()
+
+
+def test_custom_result_json_path_objective(tmp_path: Path) -> None:
+    f = write_sweep(tmp_path, {"parameters": {"arrays[0].rows": [8, 16, 32]}, "workloads": [GEMM],
+                               "objectives": ["latency_s", {"metric": "units.dma.utilization", "direction": "max"}]})
+    o = run_sweep(load_sweep(f), tmp_path / "out", executor=InlineExecutor(), plots=False)
+    col = o.frame["units.dma.utilization"]
+    assert col.notna().all() and (col > 0).all()
+    assert o.frame["pareto"].any()
+
+
+def test_local_pool_survives_a_killed_worker(tmp_path: Path) -> None:
+    import multiprocessing
+    import os
+    import signal
+
+    from sweep_helpers import SLOW_GEMM
+
+    f = write_sweep(tmp_path, {"parameters": {"arrays[0].rows": [4, 5, 6], "arrays[0].cols": [4, 5]},
+                               "workloads": [SLOW_GEMM]})
+    killed: list[int] = []
+
+    def kill_a_worker(_: object) -> None:
+        kids = [p for p in multiprocessing.active_children() if p.is_alive()]
+        if not killed and kids:
+            os.kill(kids[0].pid, signal.SIGKILL)  # type: ignore[arg-type]
+            killed.append(kids[0].pid)  # type: ignore[arg-type]
+
+    o = run_sweep(load_sweep(f), tmp_path / "pool", workers=2, plots=False, on_result=kill_a_worker)
+    assert killed and o.count("ok") == 6
+    run_sweep(load_sweep(f), tmp_path / "ref", executor=InlineExecutor(), plots=False)
+    assert (tmp_path / "ref" / "results.csv").read_bytes() == (tmp_path / "pool" / "results.csv").read_bytes()
