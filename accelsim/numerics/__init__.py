@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from accelsim.numerics.check import CheckReport, TensorCheck, run_check
     from accelsim.numerics.emulate import emulate
 
-__all__ = ["CheckReport", "TensorCheck", "run_check", "emulate"]
+__all__ = ["CheckReport", "TensorCheck", "emulate", "run_check"]
 
 _LAZY = {
     "CheckReport": "accelsim.numerics.check",

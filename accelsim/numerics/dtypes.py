@@ -25,20 +25,20 @@ __all__ = [
     "FLOAT_FORMATS",
     "INT_FORMATS",
     "mantissa_bits",
-    "unit_roundoff",
+    "multiplier_shift",
+    "qmax_of",
+    "quantize_np",
+    "quantize_torch",
+    "requantize_np",
+    "requantize_torch",
     "round_bf16",
     "round_fp16",
     "round_to",
     "ulp",
     "ulp_lower",
-    "qmax_of",
-    "quantize_np",
-    "quantize_torch",
+    "unit_roundoff",
     "wrap_int32_np",
     "wrap_int32_torch",
-    "multiplier_shift",
-    "requantize_np",
-    "requantize_torch",
 ]
 
 #: precision -> (significand bits incl. the implicit one, smallest normal exponent)
@@ -59,12 +59,28 @@ def unit_roundoff(precision: str) -> float:
     return math.ldexp(1.0, -FLOAT_FORMATS[precision][0])
 
 
-def round_bf16(x: np.ndarray) -> np.ndarray:
-    """Round float32 values to the nearest bfloat16 (half to even); returns a new float32 array.
+def round_bf16(x: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """Round float32 values to the nearest bfloat16 (half to even); a new float32 array, or ``x``
+    itself with ``inplace`` (when it is a contiguous float32 array).
 
     ``u + 0x7FFF + ((u >> 16) & 1)`` on the float32 bits, top 16 bits kept (== torch's
     ``.bfloat16()``), in cache-sized chunks; NaNs stay NaN."""
     x = np.asarray(x, dtype=np.float32)
+    if inplace and x.flags.c_contiguous and x.flags.writeable:
+        nan = np.isnan(x) if x.size and np.isnan(x.max()) else None
+        u = x.view(np.uint32).reshape(-1)
+        t = np.empty(min(u.size, 1 << 16), dtype=np.uint32)
+        for s in range(0, u.size, 1 << 16):
+            uu = u[s:s + (1 << 16)]
+            tt = t[: uu.size]
+            np.right_shift(uu, 16, out=tt)
+            tt &= 1
+            tt += 0x7FFF
+            uu += tt
+            uu &= 0xFFFF0000
+        if nan is not None:
+            x[nan] = np.nan
+        return x
     out = np.empty(x.shape, dtype=np.float32)
     u = np.ascontiguousarray(x).view(np.uint32).reshape(-1)
     o = out.view(np.uint32).reshape(-1)
@@ -87,10 +103,11 @@ def round_fp16(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32).astype(np.float16).astype(np.float32)
 
 
-def round_to(x: np.ndarray, precision: str) -> np.ndarray:
-    """float32 array rounded to ``precision`` (``fp32`` only converts)."""
+def round_to(x: np.ndarray, precision: str, inplace: bool = False) -> np.ndarray:
+    """float32 array rounded to ``precision`` (``fp32`` only converts); ``inplace`` may reuse
+    ``x``'s memory (bf16)."""
     if precision == "bf16":
-        return round_bf16(x)
+        return round_bf16(x, inplace)
     if precision == "fp16":
         return round_fp16(x)
     if precision == "fp32":
@@ -103,7 +120,7 @@ def ulp(x: np.ndarray, precision: str) -> np.ndarray:
     p, emin = FLOAT_FORMATS[precision]
     a = np.abs(np.asarray(x, dtype=np.float64))
     _, e = np.frexp(a)  # a = f * 2^e, f in [0.5, 1)  ->  2^(e-1) <= a
-    e = np.maximum(e - 1, emin)
+    e = np.where(a > 0, np.maximum(e - 1, emin), emin)
     out = np.ldexp(1.0, (e - p + 1).astype(np.int32))
     return np.where(np.isfinite(a), out, np.inf)
 

@@ -48,26 +48,26 @@ from accelsim.numerics.dtypes import (
     round_to,
     wrap_int32_np,
 )
-from accelsim.numerics.quant import QuantPlan, is_float
+from accelsim.numerics.quant import QuantPlan, bias_to_int, is_float
 from accelsim.workload.ir import Graph, Op
 from accelsim.workload.replay import run_op
 
 __all__ = [
-    "Val",
-    "FloatNumerics",
-    "IntNumerics",
     "Emulator",
-    "PieceRecord",
-    "GemmRecord",
+    "FloatNumerics",
     "GemmLayout",
-    "gemm_layout",
-    "vector_compute",
-    "sdpa_softmax",
+    "GemmRecord",
+    "IntNumerics",
+    "PieceRecord",
+    "Val",
     "dequant_np",
     "dequant_torch",
+    "emulate",
+    "gemm_layout",
+    "sdpa_softmax",
     "to_np",
     "to_torch",
-    "emulate",
+    "vector_compute",
 ]
 
 #: int8 products are < 2^14, so a float32 BLAS sum of up to 1024 of them is exact (< 2^24).
@@ -157,9 +157,9 @@ def sdpa_softmax(
     L, S = scores.shape[-2], scores.shape[-1]
     scale = attrs.get("scale")
     scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
-    x = scores.to(torch.float32) * scale
+    x = scores.to(torch.float32) * scale  # a new tensor: masked in place below
     if attrs.get("is_causal"):
-        x = x.masked_fill(_causal_drop(L, S), float("-inf"))
+        x.masked_fill_(_causal_drop(L, S), float("-inf"))
     if mask is not None:
         if mask.dtype == torch.bool:
             x = x.masked_fill(~mask, float("-inf"))
@@ -259,7 +259,7 @@ def gemm_layout(op: Op, graph: Graph) -> GemmLayout:
         )
     if op.kind == "conv2d":
         xs, ws = T[op.inputs[0]].shape, T[op.inputs[1]].shape
-        nb, C, H, W = xs
+        nb = xs[0]
         Fo, Cg, R, S = ws
         g = int(op.attrs.get("groups", 1) or 1)
         Fg = Fo // g
@@ -280,22 +280,22 @@ def gemm_layout(op: Op, graph: Graph) -> GemmLayout:
         else:
             pad = _pair(pad_attr)
 
-        def a3(x: np.ndarray) -> np.ndarray:
+        def im2col(x: np.ndarray) -> np.ndarray:
             xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
             cols = F.unfold(xt, (R, S), dilation=dil, padding=pad, stride=stride)  # [nb, C*R*S, L]
             c = cols.numpy().reshape(nb, g, K, L).transpose(1, 0, 3, 2)
             return np.ascontiguousarray(c).reshape(g, nb * L, K)
 
-        def b3(w: np.ndarray) -> np.ndarray:
+        def filters(w: np.ndarray) -> np.ndarray:
             return w.reshape(g, Fg, K).transpose(0, 2, 1)
 
-        def to_out(o: np.ndarray) -> np.ndarray:
+        def conv_out(o: np.ndarray) -> np.ndarray:
             return np.ascontiguousarray(o.reshape(g, nb, Ho, Wo, Fg).transpose(1, 0, 4, 2, 3)).reshape(out_shape)
 
-        def to_bmn(o: np.ndarray) -> np.ndarray:
+        def conv_bmn(o: np.ndarray) -> np.ndarray:
             return np.ascontiguousarray(o.reshape(nb, g, Fg, Ho, Wo).transpose(1, 0, 3, 4, 2)).reshape(g, nb * L, Fg)
 
-        return GemmLayout("conv2d", g, nb * L, Fg, K, out_shape, a3, b3, to_out, to_bmn, groups=g)
+        return GemmLayout("conv2d", g, nb * L, Fg, K, out_shape, im2col, filters, conv_out, conv_bmn, groups=g)
     raise ValueError(f"{op.where()}: not a GEMM")
 
 
@@ -331,10 +331,14 @@ class FloatNumerics:
             return Val(round_to(value, self.prec), rounded=True)
         return Val(value)
 
-    def store(self, name: str, arr: np.ndarray) -> Val:
+    def store(self, name: str, arr: np.ndarray, owned: bool = False) -> Val:
+        """The stored form of a fresh result (``owned``: ``arr`` may be rounded in place)."""
         if arr.dtype == np.float32:
-            return Val(round_to(arr, self.prec), rounded=True)
+            return Val(round_to(arr, self.prec, owned), rounded=True)
         return Val(arr)
+
+    def release(self, name: str) -> None:
+        self._rounded.pop(name, None)
 
     def operand(self, name: str, kind: str, val: Val) -> np.ndarray:
         """Natural-layout operand as the array reads it (float32 holding input-format values)."""
@@ -372,11 +376,15 @@ class IntNumerics:
             return Val(quantize_np(value, s, self.qmax), s)
         return Val(value)
 
-    def store(self, name: str, arr: np.ndarray) -> Val:
+    def store(self, name: str, arr: np.ndarray, owned: bool = False) -> Val:
         if self.plan.stored.get(name) == "q" and arr.dtype == np.float32:
             s = self.plan.scale[name]
             return Val(quantize_np(arr, s, self.qmax), s)
         return Val(arr)
+
+    def release(self, name: str) -> None:
+        for key in [k for k in self._wq if k[0] == name]:
+            del self._wq[key]
 
     def operand(self, name: str, val: Val) -> tuple[np.ndarray, float]:
         """Per-tensor integer operand: its stored integers, or quantised with its calibrated scale."""
@@ -415,6 +423,7 @@ class GemmRecord:
     acc: np.ndarray | None = None  # integer schemes: int32 accumulators (int64 dtype), natural
     k_tiles: int = 1  # most K tiles accumulated into one output tile
     integer_gemm: bool = False
+    overflows: int = 0  # integer schemes: accumulators that left the int32 range (and wrapped)
 
 
 @dataclass
@@ -579,8 +588,12 @@ def _coverage(rects: list[tuple[int, int, int, int, int]], batch: int, M: int, N
     return int((area * (cnt == 0)).sum()), int((area * (cnt > 1)).sum())
 
 
-def vector_coverage(tiles: Sequence[Tile], allowed: set[int]) -> tuple[list[str], list[tuple[int, int]] | None]:
-    """Check that vector tiles partition [0, total) with total one of ``allowed``.
+def vector_coverage(
+    tiles: Sequence[Tile], out_sizes: Sequence[int], in_sizes: Sequence[int] = ()
+) -> tuple[list[str], list[tuple[int, int]] | None]:
+    """Check that vector tiles partition [0, total) without gaps or overlaps, where ``total`` is a
+    positive multiple of an output's size (elementwise ops; k x the output for a sparse
+    decoder's gather-MACs) or an input's size (reductions).
 
     Returns (problems, intervals) where intervals is None when the partition is clean."""
     iv = []
@@ -598,8 +611,10 @@ def vector_coverage(tiles: Sequence[Tile], allowed: set[int]) -> tuple[list[str]
         elif lo < pos:
             probs.append(f"vector tiles compute elements [{lo}, {min(pos, hi)}) twice")
         pos = max(pos, hi)
-    if pos not in allowed:
-        probs.append(f"vector tiles cover {pos} elements; the op has {' or '.join(map(str, sorted(allowed)))}")
+    ok = pos > 0 and (any(n > 0 and pos % n == 0 for n in out_sizes) or pos in in_sizes)
+    if not ok:
+        sizes = sorted(set(out_sizes) | set(in_sizes))
+        probs.append(f"vector tiles cover {pos} elements; the op has {' or '.join(map(str, sizes))}")
     return probs, (iv if probs else None)
 
 
@@ -674,6 +689,8 @@ class Emulator:
                         mop, op, "missing", [],
                         [f"input '{e.args[0]}' was never produced by the program (an op is missing or out of order)"],
                     )
+                except (ValueError, IndexError, TypeError, RuntimeError) as e:  # a malformed program
+                    rec = PieceRecord(mop, op, "missing", [], [f"cannot execute this piece: {type(e).__name__}: {e}"])
                 if self.obs is not None:
                     self.obs.piece(rec)
                 self.pieces_left[mop.ir_op] -= 1
@@ -695,6 +712,7 @@ class Emulator:
             self.uses[i] -= 1
             if self.uses[i] == 0 and i not in self.keep:
                 self.env.pop(i, None)
+                self.num.release(i)
 
     def _piece(self, mop: MappedOp, op: Op) -> PieceRecord:
         tiles = self.prog.tiles[mop.tiles[0]:mop.tiles[1]]
@@ -704,9 +722,9 @@ class Emulator:
             rec = self._sdpa_piece(mop, op, tiles)
         elif op.kind in ("view", "const"):
             rec = self._layout(mop, op, tiles)
-        elif op.kind in ("linear", "matmul", "conv2d"):
+        elif op.kind in ("linear", "matmul", "conv2d") and mop.unit == "array":
             rec = self._gemm(mop, op, tiles)
-        else:
+        else:  # the vector unit (a GEMM mapped there too, e.g. a sparse decoder), or folded ("none")
             rec = self._vector(mop, op, tiles)
         rec.problems[:0] = pre
         return rec
@@ -716,8 +734,10 @@ class Emulator:
         vals = [self.get(i) for i in op.inputs]
         probs: list[str] = []
         if mop.unit == "vector":
-            allowed = {self.g.tensors[o].numel for o in op.outputs} | {self.g.tensors[i].numel for i in op.inputs}
-            probs, _ = vector_coverage(tiles, allowed)
+            probs, _ = vector_coverage(tiles, [self.g.tensors[o].numel for o in op.outputs],
+                                       [self.g.tensors[i].numel for i in op.inputs])
+        elif tiles:
+            probs = [f"a free ({mop.unit}) op has {len(tiles)} tiles"]
         if isinstance(self.num, IntNumerics):
             plan = self.num.plan
             if op.outputs and all(o in plan.inherit for o in op.outputs):
@@ -729,7 +749,8 @@ class Emulator:
                 res = [self.num.store(n, to_np(t)) for n, t in zip(op.outputs, outs)]
         else:
             outs = run_op(op, [to_torch(v.data) for v in vals])
-            rounded = all(v.rounded for v in vals if v.data.dtype == np.float32)
+            fl = [v for v in vals if v.data.dtype == np.float32]
+            rounded = bool(fl) and all(v.rounded for v in fl)
             res = [Val(to_np(t), rounded=rounded and t.dtype == torch.float32) for t in outs]
         for n, v in zip(op.outputs, res):
             self.env[n] = v
@@ -741,8 +762,10 @@ class Emulator:
         args = [to_torch(v.real()) for v in vals]
         outs = vector_compute(op, args, self.num.vec)
         full = [to_np(t) for t in outs]
-        allowed = {a.size for a in full} | {self.g.tensors[i].numel for i in op.inputs}
-        probs, iv = vector_coverage(tiles, allowed)
+        if mop.unit == "vector":
+            probs, iv = vector_coverage(tiles, [a.size for a in full], [self.g.tensors[i].numel for i in op.inputs])
+        else:  # folded into another piece by the mapper: computed exactly, no tiles of its own
+            probs, iv = ([f"a free ({mop.unit}) op has {len(tiles)} tiles"] if tiles else []), None
         res = []
         for idx, (n, arr) in enumerate(zip(op.outputs, full)):
             if iv is not None and idx == 0:
@@ -754,23 +777,22 @@ class Emulator:
 
     # -- GEMM -----------------------------------------------------------------------------------------
     def _gemm_ctx(self, op: Op) -> dict[str, Any]:
-        c = self.ctx.get(op.name)
-        if c is not None:
-            return c
+        hit = self.ctx.get(op.name)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
         lay = gemm_layout(op, self.g)
         a_name, b_name = op.inputs[0], op.inputs[1]
         va, vb = self.get(a_name), self.get(b_name)
-        c = {"layout": lay}
+        c: dict[str, Any] = {"layout": lay}
         alpha = float(op.attrs.get("alpha", 1)) if op.kind == "matmul" else 1.0
         beta = float(op.attrs.get("beta", 1)) if op.kind == "matmul" else 1.0
         bias = self.get(op.inputs[2]) if len(op.inputs) > 2 else None
         int_dtypes = not is_float(self.g.tensors[a_name].dtype) and not is_float(self.g.tensors[b_name].dtype)
         if int_dtypes:  # an integer GEMM (e.g. gemm:...,dtype=int8): exact on every scheme
             big = max(int(np.abs(va.data).max(initial=0)), int(np.abs(vb.data).max(initial=0)))
-            if big <= 128:
-                A3, B3, kc, mt = lay.a3(va.data).astype(np.float32), lay.b3(vb.data).astype(np.float32), INT8_K_CHUNK, np.float32
-            else:
-                A3, B3, kc, mt = lay.a3(va.data).astype(np.float64), lay.b3(vb.data).astype(np.float64), max(1, (1 << 52) // max(1, big * big)), np.float64
+            ft: Any = np.float32 if big <= 128 else np.float64  # exact products and partial sums
+            kc = INT8_K_CHUNK if big <= 128 else max(1, (1 << 52) // max(1, big * big))
+            A3, B3 = lay.a3(va.data).astype(ft), lay.b3(vb.data).astype(ft)
             c.update(mode="int", A=A3, B=B3, kchunk=kc, integer_gemm=True,
                      out_dtype=self.g.tensors[op.outputs[0]].dtype)
             return self.ctx.setdefault(op.name, c)
@@ -782,8 +804,12 @@ class Emulator:
             else:
                 qb, _ = self.num.operand(b_name, vb)
             mt = self.num.mm_dtype
+            c["qmax"] = self.num.qmax
+            bq = qp.bias_q
+            if qp.bias_runtime and bias is not None:
+                bq = bias_to_int(bias.real(), qp.beta, qp.real)
             c.update(mode="int", A=lay.a3(qa.astype(mt)), B=lay.b3(qb.astype(mt)), kchunk=self.num.kchunk, qp=qp,
-                     bias_q=None if qp.bias_q is None else lay.addend_bmn(qp.bias_q))
+                     bias_q=None if bq is None else lay.addend_bmn(bq))
         else:
             A3 = lay.a3(self.num.operand(a_name, self.kind(a_name), va))
             B3 = lay.b3(self.num.operand(b_name, self.kind(b_name), vb))
@@ -817,12 +843,14 @@ class Emulator:
             rec_g.acc = lay.to_out(acc)
         elif c["mode"] == "int":
             qp = c["qp"]
-            acc = wrap_int32_np(acc)
+            acc, ov = _wrap_count(acc)
             if c["bias_q"] is not None:
-                acc = wrap_int32_np(acc + c["bias_q"])
+                acc, ov2 = _wrap_count(acc + c["bias_q"])
+                ov += ov2
+            rec_g.overflows = ov
             rec_g.acc = lay.to_out(acc)
             if qp.out_stored == "q":
-                q = requantize_np(acc, lay.chan_bmn(qp.m0), lay.chan_bmn(qp.shift), self.num.qmax)
+                q = requantize_np(acc, lay.chan_bmn(qp.m0), lay.chan_bmn(qp.shift), c["qmax"])
                 val = Val(lay.to_out(q), qp.out_scale)
             else:
                 val = Val(lay.to_out(dequant_np(acc, lay.chan_bmn(qp.real))))
@@ -833,7 +861,7 @@ class Emulator:
                 acc += c["addend"]
             if c["mode"] == "fp16":
                 acc = round_fp16(acc)
-            val = self.num.store(out_name, lay.to_out(acc))
+            val = self.num.store(out_name, lay.to_out(acc), owned=True)
             rec_g.A3, rec_g.B3 = c["A_ref"], c["B_ref"]
             rec_g.alpha, rec_g.addend, rec_g.ref_inputs = c["alpha"], c["addend"], c["ref_inputs"]
         self.env[out_name] = val
@@ -842,9 +870,9 @@ class Emulator:
 
     # -- SDPA pieces ------------------------------------------------------------------------------------
     def _sdpa_ctx(self, op: Op) -> dict[str, Any]:
-        c = self.ctx.get(op.name)
-        if c is not None:
-            return c
+        hit = self.ctx.get(op.name)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
         T = self.g.tensors
         qn, kn, vn = op.inputs[:3]
         vals = [self.get(n) for n in op.inputs]
@@ -862,7 +890,7 @@ class Emulator:
             sq = self.num.plan.sdpa[op.name]
             (q, _), (k, _), (v, _) = (self.num.operand(n, val) for n, val in zip(op.inputs[:3], vals[:3]))
             mt = self.num.mm_dtype
-            c.update(mode="int", kchunk=self.num.kchunk, sq=sq,
+            c.update(mode="int", kchunk=self.num.kchunk, sq=sq, qmax=self.num.qmax, mm_dtype=mt,
                      Q=flat(q, (L, D)).astype(mt), K=flat(k, (S, D)).astype(mt), V=flat(v, (S, Dv)).astype(mt))
             qdt = np.int8 if self.num.qmax <= 127 else np.int16
             c["out"] = np.zeros((BH, L, Dv), dtype=qdt if sq.out_stored == "q" else np.float32)
@@ -902,13 +930,13 @@ class Emulator:
             probs += p2
             g = GemmRecord(hb, L, S, D, lambda x: x, k_tiles=kt)
             if c["mode"] == "int":
-                acc = wrap_int32_np(acc)
+                acc, g.overflows = _wrap_count(acc)
                 val = Val(acc, c["sq"].score_scale)
                 g.acc = acc
             else:
                 if c["mode"] == "fp16":
                     acc = round_fp16(acc)
-                val = self.num.store(pname, acc)
+                val = self.num.store(pname, acc, owned=True)
                 g.A3, g.B3 = A, B
             self.env[pname] = val
             return PieceRecord(mop, op, "sdpa.qk", [(pname, val)], probs, gemm=g, batch_range=(b0, b1))
@@ -924,7 +952,7 @@ class Emulator:
             p = to_np(sdpa_softmax(scores, op.attrs, D, mask))
             if self.num.vec != "fp32":
                 p = to_np(torch.from_numpy(p).to(_TORCH_FMT[self.num.vec]))
-            probs2, iv = vector_coverage(tiles, {p.size})
+            probs2, iv = vector_coverage(tiles, [p.size])
             probs += probs2
             pa = _assemble(p, iv) if iv is not None else p
             if isinstance(self.num, IntNumerics):
@@ -946,7 +974,7 @@ class Emulator:
             return PieceRecord(mop, op, "sdpa.av", [], probs + [f"P has shape {pv.data.shape}, expected {(hb, L, S)}"])
         out_name = op.outputs[0]
         if c["mode"] == "int":
-            A = pv.data.astype(self.num.mm_dtype)
+            A = pv.data.astype(c["mm_dtype"])
         else:
             A = pv.data
         B = c["V"][b0:b1]
@@ -955,17 +983,17 @@ class Emulator:
         g = GemmRecord(hb, L, Dv, S, lambda x: x, k_tiles=kt)
         if c["mode"] == "int":
             sq = c["sq"]
-            acc = wrap_int32_np(acc)
+            acc, g.overflows = _wrap_count(acc)
             g.acc = acc
             if sq.out_stored == "q":
-                blk = requantize_np(acc, sq.m0, sq.shift, self.num.qmax)
+                blk = requantize_np(acc, sq.m0, sq.shift, c["qmax"])
             else:
                 blk = dequant_np(acc, sq.av_real)
             val = Val(blk, sq.out_scale)
         else:
             if c["mode"] == "fp16":
                 acc = round_fp16(acc)
-            val = self.num.store(out_name, acc)
+            val = self.num.store(out_name, acc, owned=True)
             g.A3, g.B3 = A, B
         c["out"][b0:b1] = val.data
         c["written"][b0:b1] += 1
@@ -997,6 +1025,12 @@ def _qk_piece(prog: Program, mop: MappedOp) -> MappedOp | None:
         if m.ir_op == mop.ir_op and m.kind == "sdpa.qk":
             return m
     return None
+
+
+def _wrap_count(acc: np.ndarray) -> tuple[np.ndarray, int]:
+    """int32 wraparound of int64 sums, and how many elements wrapped."""
+    w = wrap_int32_np(acc)
+    return w, int(np.count_nonzero(w != acc))
 
 
 def _assemble(full: np.ndarray, iv: list[tuple[int, int]]) -> np.ndarray:

@@ -2,9 +2,12 @@
 
 The scheme (also in docs/numerics.md):
 
+* **Range.** Symmetric ``[-qmax, qmax]`` with ``qmax = min(127 | 32767, floor(sqrt((2^31 - 1) /
+  K_max)))``, ``K_max`` the longest GEMM reduction in the graph, so no int32 accumulator can
+  overflow (int8 keeps 127 up to K = 133,144; int16 on gpt2-small gets 836).
 * **Calibration.** One fp32 replay of the traced model on its example inputs; every floating
-  tensor ``t`` gets ``max|t|``. A per-tensor scale is ``s = max|t| / qmax`` (``qmax`` 127 for
-  int8, 32767 for int16; ``s = 1`` when ``max|t| = 0``).
+  tensor ``t`` gets ``max|t|``. A per-tensor scale is ``s = max|t| / qmax`` (``s = 1`` when
+  ``max|t| = 0``).
 * **Storage.** Every floating activation (op output, graph input) is stored quantised,
   symmetric per tensor: ``q = clip(rint(x / s), -qmax, qmax)`` (float64 division, round half to
   even). Outputs of free layout ops (view, permute, split, ...) are the same integers with the
@@ -41,7 +44,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from accelsim.numerics.dtypes import multiplier_shift, qmax_of, quantize_np, quantize_torch
+from accelsim.numerics.dtypes import (
+    multiplier_shift,
+    qmax_of,
+    quantize_np,
+    quantize_torch,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -51,13 +59,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FLOAT_DTYPES",
-    "is_float",
-    "calibrate",
-    "QuantPlan",
     "GemmQ",
+    "QuantPlan",
     "SdpaQ",
     "build_plan",
+    "calibrate",
     "gemm_channel_axis",
+    "is_float",
 ]
 
 FLOAT_DTYPES = frozenset({"float64", "float32", "float16", "bfloat16"})
@@ -132,7 +140,9 @@ class GemmQ:
     real: np.ndarray = field(default_factory=lambda: np.ones(()))  # alpha * s_a * s_b  ([N] or ())
     m0: np.ndarray = field(default_factory=lambda: np.ones((), np.int64))
     shift: np.ndarray = field(default_factory=lambda: np.ones((), np.int64))
-    bias_q: np.ndarray | None = None  # int64, natural bias shape
+    bias_q: np.ndarray | None = None  # int64, natural bias shape (a parameter bias)
+    beta: float = 1.0
+    bias_runtime: bool = False  # the addend is an activation: quantised with bias_to_int at run time
 
 
 @dataclass(frozen=True)
@@ -230,22 +240,38 @@ def _gemm_q(plan: QuantPlan, op: Op, graph: Graph, params: Mapping[str, Any]) ->
     out = op.outputs[0]
     real = alpha * s_a * s_b  # float64, [N] or ()
     stored = plan.stored.get(out, "f")
-    s_out = plan.scale.get(out) if stored == "q" else None
-    if stored == "q":
+    s_out = plan.scale[out] if stored == "q" else None
+    if s_out is not None:
         m0, shift = multiplier_shift(real / s_out)
     else:
         m0, shift = np.ones((), np.int64), np.ones((), np.int64)
     bias_q = None
+    runtime = False
     if len(op.inputs) > 2:
-        bias = np.asarray(_np(params[op.inputs[2]]) if op.inputs[2] in params else 0.0, dtype=np.float64)
-        # bias[F] (conv) or bias[..., N]: the channel is the last axis, like ``real``
-        bq = np.rint(beta * bias / real)
-        bias_q = np.clip(bq, INT32_MIN, INT32_MAX).astype(np.int64)
+        if op.inputs[2] in params:
+            bias_q = bias_to_int(_np(params[op.inputs[2]]), beta, real)
+        else:  # an activation addend (addmm): quantised the same way when it is known
+            runtime = True
     return GemmQ(
         integer=False, a_scale=s_a, b_scale=s_b, b_per_channel=per_channel, b_axis=axis,
         out_stored=stored, out_scale=s_out, real=np.asarray(real, dtype=np.float64), m0=m0,
-        shift=shift, bias_q=bias_q,
+        shift=shift, bias_q=bias_q, beta=beta, bias_runtime=runtime,
     )
+
+
+def bias_to_int(bias: Any, beta: float, real: np.ndarray) -> np.ndarray:
+    """``clip(rint(beta * bias / (alpha s_a s_b)), int32)`` in float64 (``real`` = alpha s_a s_b,
+    per channel along the bias's last axis, or for conv its only axis)."""
+    bq = np.rint(beta * np.asarray(bias, dtype=np.float64) / real)
+    return np.clip(bq, INT32_MIN, INT32_MAX).astype(np.int64)
+
+
+def bias_to_int_torch(bias: torch.Tensor, beta: float, real: np.ndarray) -> torch.Tensor:
+    """:func:`bias_to_int` with torch ops."""
+    import torch
+
+    bq = torch.round(beta * bias.to(torch.float64) / torch.as_tensor(np.asarray(real, dtype=np.float64)))
+    return bq.clamp_(INT32_MIN, INT32_MAX).to(torch.int64)
 
 
 def _np(v: Any) -> np.ndarray:
@@ -254,10 +280,29 @@ def _np(v: Any) -> np.ndarray:
     return np.asarray(v)
 
 
+def max_reduction(graph: Graph) -> int:
+    """The longest reduction (K) of any GEMM-like op in ``graph``."""
+    T = graph.tensors
+    k = 1
+    for op in graph.ops:
+        if op.kind in ("linear", "matmul"):
+            k = max(k, T[op.inputs[0]].shape[-1] if T[op.inputs[0]].shape else 1)
+        elif op.kind == "conv2d":
+            k = max(k, math.prod(T[op.inputs[1]].shape[1:]))
+        elif op.kind == "sdpa":
+            k = max(k, T[op.inputs[0]].shape[-1], T[op.inputs[1]].shape[-2])
+    return k
+
+
+def safe_qmax(k: int) -> int:
+    """Largest symmetric range whose K-long sums of products fit int32: floor(sqrt((2^31-1)/K))."""
+    return max(1, math.isqrt(((1 << 31) - 1) // max(1, k)))
+
+
 def build_plan(traced: Traced, precision: str, calib_max: Mapping[str, float]) -> QuantPlan:
     """Decide the storage of every tensor and the integer parameters of every GEMM-like op."""
     g = traced.graph
-    qmax = qmax_of(precision)
+    qmax = min(qmax_of(precision), safe_qmax(max_reduction(g)))
     stored: dict[str, str] = {}
     scale: dict[str, float] = {}
     outputs = set(g.outputs)
@@ -296,10 +341,10 @@ def build_plan(traced: Traced, precision: str, calib_max: Mapping[str, float]) -
         elif op.kind == "sdpa":
             out = op.outputs[0]
             st = stored.get(out, "f")
-            s_out = scale.get(out) if st == "q" else None
+            s_out = scale[out] if st == "q" else None
             sq, sk, sv = (plan.tensor_scale(n) for n in op.inputs[:3])
             real = plan.p_scale * sv
-            if st == "q":
+            if s_out is not None:
                 m0, sh = multiplier_shift(real / s_out)
             else:
                 m0, sh = np.ones((), np.int64), np.ones((), np.int64)
