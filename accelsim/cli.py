@@ -87,6 +87,7 @@ class _LazyGroup(click.Group):
         "report": ("accelsim.report.cli", "report"),
         "sweep": ("accelsim.sweep.cli", "sweep"),
         "regress": ("accelsim.regress.cli", "regress"),
+        "gpu-calibration": ("accelsim.gpu.cli", "gpu_calibration"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

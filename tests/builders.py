@@ -8,6 +8,15 @@ from typing import Any
 from accelsim.arch.spec import ArchSpec
 from accelsim.workload.ir import Graph, Op, TensorInfo
 
+#: Every shipped workload at a size that traces and checks in about a second.
+SMALL_WORKLOADS: dict[str, dict[str, Any]] = {
+    "gpt2-tiny": {"seq": 16},
+    "topk-sae": {"tokens": 16, "expansion": 8, "d_model": 64, "k": 8},
+    "gated-sae": {"tokens": 16, "expansion": 8, "d_model": 64},
+    "residual-mlp": {"depth": 3, "d_model": 64, "tokens": 16},
+    "partitioned-transformer": {"n_layer": 2, "seq": 16},
+}
+
 BASE_ARCH: dict[str, Any] = {
     "name": "test-arch",
     "clock_ghz": 1.0,
