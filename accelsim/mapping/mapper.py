@@ -419,10 +419,17 @@ class Mapper:
                         batch_range=batch_range)
             return idx
         a0 = self.arrays[0][1]
+
+        def tile_cycles(m: int, n: int, k: int) -> int:
+            return systolic.gemm_cycles(a0.dataflow, m, n, k, a0.rows, a0.cols, "pipelined")
+
         ts = choose_gemm_tile(M, N, K, a0.rows, a0.cols, elem_bytes=e, acc_bytes=acc,
-                              buffers=self.buffers, n_arrays=len(self.arrays) * 1,
+                              buffers=self.buffers, n_arrays=len(self.arrays),
                               max_tile_m=self.opts.max_tile_m, tile_n_folds=self.opts.tile_n_folds,
-                              tile_k_folds=self.opts.tile_k_folds, a_resident=a_res)
+                              tile_k_folds=self.opts.tile_k_folds, a_resident=a_res,
+                              batch=batch, tile_cycles=tile_cycles,
+                              dram_bytes_per_cycle=self.arch.dram_bytes_per_cycle,
+                              b_resident=b_res or b_rom)
         # Stage A on chip when it fits the free resident space: each array loads an A block
         # the first time it needs it and re-reads it from SRAM for the other N blocks.
         a_staged = (not a_res) and a_bytes is None and batch * M * K * e <= self.resident_budget - self.live

@@ -4,12 +4,15 @@ Policy (documented in docs/mapping.md): start from a target tile of
 ``Mt = min(M, max_tile_m)``, ``Nt = min(N, tile_n_folds * C)``, ``Kt = min(K, tile_k_folds * R)``
 (N and K tiles in whole array folds), then shrink the dimension that most reduces the
 footprint until every operand tile fits its per-array buffer (inputs and weights and
-outputs double-buffered, accumulators single). Finally split further until there are at
-least as many output tiles as arrays, so every array gets work.
+outputs double-buffered, accumulators single). With several arrays, the output tiling is then
+balanced across them (:func:`balance_output_tiles` when a tile cost model is given: a joint
+search over smaller ``m`` and ``n``; else over ``n`` alone). Finally split further until there
+are at least as many output tiles as arrays, so every array gets work.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from accelsim.errors import MappingError
@@ -51,10 +54,17 @@ def choose_gemm_tile(
     tile_n_folds: int = 4,
     tile_k_folds: int = 8,
     a_resident: bool = False,
+    batch: int = 1,
+    tile_cycles: Callable[[int, int, int], int] | None = None,
+    dram_bytes_per_cycle: float | None = None,
+    b_resident: bool = False,
 ) -> TileShape:
-    """Pick an (m, n, k) tile for an M x N x K GEMM on R x C arrays.
+    """Pick an (m, n, k) tile for a ``batch`` of M x N x K GEMMs on R x C arrays.
 
-    ``a_resident``: the A operand is already on chip, so it needs no input buffer.
+    ``a_resident`` / ``b_resident``: that operand is already on chip (A then needs no input
+    buffer). ``tile_cycles(m, n, k)``: compute cycles of one tile on one array; with it (and
+    several arrays) the output tiling is balanced by :func:`balance_output_tiles`, which also
+    weighs the DRAM traffic each tiling implies at ``dram_bytes_per_cycle``.
     Raises :class:`MappingError` when even a single fold does not fit.
     """
     m = min(M, max_tile_m)
@@ -98,9 +108,15 @@ def choose_gemm_tile(
             n = min(N, _round_down(n // 2, C)) if n // 2 >= C else C
         else:
             k = min(K, _round_down(k // 2, R)) if k // 2 >= R else R
-    # Balance output tiles over the arrays: among N tiles no larger than the one that fits,
-    # pick the one minimising (rounds of tiles per array) x (tile width): the makespan proxy.
-    if n_arrays > 1 and N > C:
+    if n_arrays > 1 and tile_cycles is not None:
+        m, n = balance_output_tiles(
+            batch, M, N, K, R, C, m, n, k, n_arrays=n_arrays, tile_cycles=tile_cycles,
+            elem_bytes=elem_bytes, dram_bytes_per_cycle=dram_bytes_per_cycle,
+            a_resident=a_resident, b_resident=b_resident,
+        )
+    elif n_arrays > 1 and N > C:
+        # Among N tiles no larger than the one that fits, pick the one minimising
+        # (rounds of tiles per array) x (tile width): the makespan proxy.
         mt = -(-M // m)
         best = (-(-(mt * -(-N // n)) // n_arrays) * n, -n)
         cand = n - C
@@ -111,8 +127,9 @@ def choose_gemm_tile(
                 best = key
             cand -= C
         n = -best[1]
-    # Give every array work where the GEMM allows it.
-    while n_arrays > 1 and -(-M // m) * -(-N // n) < n_arrays:
+    # Give every array work where the GEMM allows it (the cost model above already weighed
+    # using fewer arrays with larger tiles).
+    while n_arrays > 1 and tile_cycles is None and -(-M // m) * -(-N // n) < n_arrays:
         if n > C:
             n = min(N, _round_down(n // 2, C))
         elif m > 1:
@@ -120,6 +137,75 @@ def choose_gemm_tile(
         else:
             break
     return TileShape(m, n, k)
+
+
+def balance_output_tiles(
+    batch: int,
+    M: int,
+    N: int,
+    K: int,
+    R: int,
+    C: int,
+    m: int,
+    n: int,
+    k: int,
+    *,
+    n_arrays: int,
+    tile_cycles: Callable[[int, int, int], int],
+    elem_bytes: int,
+    dram_bytes_per_cycle: float | None = None,
+    a_resident: bool = False,
+    b_resident: bool = False,
+) -> tuple[int, int]:
+    """The output tile ``(m', n')``, ``m' <= m`` and ``n' <= n``, that finishes soonest on
+    ``n_arrays`` arrays, given the ``(m, n, k)`` tile that fits the buffers.
+
+    Output tiles are dealt to arrays in contiguous chunks of ``ceil(T / n_arrays)`` (``T``
+    output tiles, each accumulating all its K tiles on one array), so the compute makespan is
+    ``rounds * sum_k tile_cycles(m', n', k_j)`` with ``rounds = ceil(T / n_arrays)``: tiles of
+    6 x 128 columns on 4 arrays take 2 rounds, 12 half-height tiles take 3 rounds of half the
+    work. Smaller tiles cost fill/drain (inside ``tile_cycles``) and traffic: A is loaded once
+    per N tile (unless on chip), B once per M tile when K is split (a single-K-tile weight
+    block stays in the array across its M tiles), outputs stored once; with
+    ``dram_bytes_per_cycle`` the estimate is ``max(compute + exposed, traffic / bytes_per_cycle)``
+    (double buffering overlaps the two; ``exposed``: the first tile's operand loads before any
+    compute and the last tile's output store after it, in DRAM time). Candidates: ``m`` halved down to ``R`` rows (or 1),
+    ``n`` in whole column folds. Ties go to the larger tile (fewer tiles, fewer events).
+    Pure and deterministic."""
+    ksplit = split_range(K, k)
+    ms_cands = []
+    mm = m
+    while True:
+        ms_cands.append(mm)
+        if mm <= max(1, R) or mm == 1:
+            break
+        mm = max(1, -(-mm // 2))
+    ns_cands = [n] + [c for c in range(_round_down(n, C) if n > C else 0, 0, -C) if c < n]
+    best: tuple[float, int, int, int] | None = None
+    for mc in ms_cands:
+        mt = -(-M // mc)
+        for nc in ns_cands:
+            nt = -(-N // nc)
+            tiles = batch * mt * nt
+            rounds = -(-tiles // n_arrays)
+            per_tile = sum(tile_cycles(min(mc, M), min(nc, N), ks) for _, ks in ksplit)
+            est = float(rounds * per_tile)
+            if dram_bytes_per_cycle:
+                # exposed latency: the first tile's operands before any compute, the last
+                # tile's outputs after it (double buffering hides the rest)
+                first = (0 if a_resident else mc * k) + (0 if b_resident else k * nc)
+                est += (first + mc * nc) * elem_bytes / dram_bytes_per_cycle
+                traffic = batch * M * N * elem_bytes  # outputs
+                if not a_resident:
+                    traffic += batch * M * K * elem_bytes * nt
+                if not b_resident:
+                    traffic += batch * K * N * elem_bytes * (mt if len(ksplit) > 1 else 1)
+                est = max(est, traffic / dram_bytes_per_cycle)
+            key = (est, tiles, -mc, -nc)
+            if best is None or key < best:
+                best = key
+    assert best is not None
+    return -best[2], -best[3]
 
 
 def split_range(total: int, step: int) -> list[tuple[int, int]]:

@@ -70,13 +70,18 @@ def test_dropped_k_tile_is_caught(arch_fn) -> None:  # type: ignore[no-untyped-d
 
 def test_swapped_tile_offsets_are_caught() -> None:
     t = tiny()
-    arch = bf16_small()
+    # ample DRAM bandwidth: the tiler then splits the output across both arrays
+    arch = make_arch(**{"arrays.0.precision": "bf16", "arrays.0.acc_precision": "fp32", "arrays.0.count": 2,
+                        "dram.bandwidth_gbps": 1000})
     prog = map_graph(t.graph, arch)
-    op, _ = multi_k_op(prog)
-    tiles = list(prog.tiles[op.tiles[0]:op.tiles[1]])
-    # two tiles of different output tiles and different K offsets
-    a = tiles[0]
-    b = next(x for x in tiles if x.offsets[3] != a.offsets[3] and x.offsets[1:3] != a.offsets[1:3] and x.dims == a.dims)
+
+    def pair(m):  # type: ignore[no-untyped-def]
+        """Two same-shape tiles of different output tiles and different K offsets."""
+        tiles = list(prog.tiles[m.tiles[0]:m.tiles[1]])
+        return next(((a, b) for a in tiles for b in tiles if b.offsets[3] != a.offsets[3]
+                     and b.offsets[1:3] != a.offsets[1:3] and b.dims == a.dims), None)
+
+    op, (a, b) = next((m, pair(m)) for m in prog.ops if m.unit == "array" and pair(m) is not None)
     new = list(prog.tiles)
     new[a.id] = dataclasses.replace(a, offsets=b.offsets)
     new[b.id] = dataclasses.replace(b, offsets=a.offsets)
