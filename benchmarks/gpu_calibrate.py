@@ -87,13 +87,21 @@ def measure(torch: Any, fn: Any, device: str, warmup: int, iters: int, repeats: 
     return statistics.median(times)
 
 
-def _flow(d: dict[str, Any]) -> str:
-    return "{" + ", ".join(f"{k}: {v}" if not isinstance(v, list) else f"{k}: [{', '.join(map(str, v))}]"
-                           for k, v in d.items()) + "}"
+def _driver_version() -> str:
+    """The NVIDIA driver version, from nvidia-smi ("unknown" without it)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+        return out.strip().splitlines()[0] if out.strip() else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def run(args: argparse.Namespace) -> str:
     import torch
+    import yaml
 
     torch.set_num_threads(1)
     device = args.device
@@ -109,37 +117,33 @@ def run(args: argparse.Namespace) -> str:
             row.update(M=dims[0], N=dims[1], K=dims[2])
         else:
             row["shape"] = list(dims)
-        row.update(precision=prec, time_s=f"{t:.6g}")
+        row.update(precision=prec, time_s=float(f"{t:.6g}"))
         rows.append(row)
         print(f"{op:10s} {'x'.join(map(str, dims)):>18s} {prec:5s} {t * 1e6:12.2f} us", file=sys.stderr)
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
     if device.startswith("cuda"):
         name = torch.cuda.get_device_name()
-        driver = getattr(torch.cuda, "driver_version", lambda: "unknown")
-        env = f"torch {torch.__version__}, CUDA {torch.version.cuda}"
+        env = f"torch {torch.__version__}, CUDA {torch.version.cuda}, driver {_driver_version()}"
     else:
         import platform
 
         name, env = f"CPU ({platform.processor() or platform.machine()}) -- plumbing test, not a GPU", f"torch {torch.__version__}"
-        driver = None
     method = (
         f"benchmarks/gpu_calibrate.py on {_dt.date.today().isoformat()}: eager PyTorch, {args.warmup} warm-up "
         f"calls, median of {args.repeats} batches of {args.iters} back-to-back calls timed with "
         f"{'CUDA events' if device.startswith('cuda') else 'time.perf_counter'}; default clocks; {env}"
-        + (f"; driver {driver() if callable(driver) else driver}" if driver else "")
     )
-    lines = [
-        "# Written by benchmarks/gpu_calibrate.py; compare with: accelsim gpu-calibration THIS_FILE",
-        "format: accelsim.gpu-calibration/1",
-        f"profile: {args.profile}",
-        f"device: \"{name}\"",
-        "source: measured with accelsim's benchmarks/gpu_calibrate.py",
-        f"method: \"{method}\"",
-        "points:",
-        *[f"  - {_flow(r)}" for r in rows],
-    ]
-    return "\n".join(lines) + "\n"
+    doc = {
+        "format": "accelsim.gpu-calibration/1",
+        "profile": args.profile,
+        "device": name,
+        "source": "measured with accelsim's benchmarks/gpu_calibrate.py",
+        "method": method,
+        "points": rows,
+    }
+    header = "# Written by benchmarks/gpu_calibrate.py; compare with: accelsim gpu-calibration THIS_FILE\n"
+    return header + yaml.safe_dump(doc, sort_keys=False, width=120)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,12 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from accelsim.errors import Problem, SpecError
 from accelsim.gpu.model import simulate_gpu
-from accelsim.gpu.profile import GpuProfile, _message, _path, _UniqueKeyLoader, load_profile
+from accelsim.gpu.profile import GpuProfile, _message, _path, is_path_spec, load_profile, read_yaml
 from accelsim.workload.ir import Graph, Op, TensorInfo
 
 __all__ = [
@@ -200,30 +199,17 @@ def calibration_from_dict(data: Any, file: str = "") -> Calibration:
         raise SpecError(list(dict.fromkeys(probs))) from None
 
 
-def _find(name_or_path: str | Path) -> tuple[Path, str]:
-    s = str(name_or_path)
-    if isinstance(name_or_path, Path) or s.endswith((".yaml", ".yml")) or "/" in s or "\\" in s:
-        return Path(s), s
-    shipped = {p.stem: p for p in sorted(CALIBRATION_DIR.glob("*.yaml"))}
-    if s not in shipped:
-        raise SpecError(f"unknown GPU calibration '{s}' (shipped: {', '.join(shipped) or 'none'}; or give a YAML path)")
-    return shipped[s], shipped[s].name
-
-
 def load_calibration(name_or_path: str | Path) -> Calibration:
     """A calibration file by path, or a shipped one by stem (``"a100-published"``)."""
-    path, label = _find(name_or_path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise SpecError([Problem(label, "", f"cannot read GPU calibration: {e.strerror or e}")]) from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise SpecError([Problem(label, "", f"invalid YAML: {getattr(e, 'problem', None) or e}{where}")]) from None
-    return calibration_from_dict(data, file=label)
+    if is_path_spec(name_or_path):
+        path, label = Path(name_or_path), str(name_or_path)
+    else:
+        shipped = {p.stem: p for p in sorted(CALIBRATION_DIR.glob("*.yaml"))}
+        name = str(name_or_path)
+        if name not in shipped:
+            raise SpecError(f"unknown GPU calibration '{name}' (shipped: {', '.join(shipped) or 'none'}; or give a YAML path)")
+        path, label = shipped[name], shipped[name].name
+    return calibration_from_dict(read_yaml(path, label, "GPU calibration"), file=label)
 
 
 def compare(cal: Calibration | str | Path, profile: GpuProfile | str | None = None) -> CalibrationReport:

@@ -320,32 +320,38 @@ def resolve_name(name: str) -> str:
     return key
 
 
+def is_path_spec(name_or_path: str | Path) -> bool:
+    """Whether a GPU profile / calibration argument is a path (a ``Path``, a ``.yaml``/``.yml``
+    name, or one with a path separator) rather than a shipped name."""
+    s = str(name_or_path)
+    return isinstance(name_or_path, Path) or s.endswith((".yaml", ".yml")) or "/" in s or "\\" in s
+
+
+def read_yaml(path: Path, label: str, what: str) -> Any:
+    """Parse one YAML file, rejecting duplicate keys; unreadable files and YAML errors become a
+    :class:`SpecError` naming ``label`` (``what`` says what kind of file it is)."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SpecError([Problem(label, "", f"cannot read {what}: {e.strerror or e}")]) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise SpecError([Problem(label, "", f"invalid YAML: {problem}{where}")]) from None
+
+
 def load_profile(name_or_path: str | Path = DEFAULT_GPU) -> GpuProfile:
     """Load a shipped profile by name/alias (``"h100"``), or any profile YAML by path.
 
     A string is read as a path when it ends in ``.yaml``/``.yml`` or contains a path
     separator; otherwise as a name.
     """
-    s = str(name_or_path)
-    is_path = (
-        isinstance(name_or_path, Path) or s.endswith((".yaml", ".yml")) or "/" in s or "\\" in s
-    )
-    if is_path:
-        path = Path(s)
-        label = s
+    if is_path_spec(name_or_path):
+        path, label = Path(name_or_path), str(name_or_path)
     else:
-        path = _shipped()[resolve_name(s)]
+        path = _shipped()[resolve_name(str(name_or_path))]
         label = path.name
-    try:
-        text = path.read_text()
-    except OSError as e:
-        msg = f"cannot read GPU profile: {e.strerror or e}"
-        raise SpecError([Problem(label, "", msg)]) from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        what = getattr(e, "problem", None) or str(e)
-        raise SpecError([Problem(label, "", f"invalid YAML: {what}{where}")]) from None
-    return profile_from_dict(data, file=label)
+    return profile_from_dict(read_yaml(path, label, "GPU profile"), file=label)

@@ -5,9 +5,8 @@ Policy (documented in docs/mapping.md): start from a target tile of
 (N and K tiles in whole array folds), then shrink the dimension that most reduces the
 footprint until every operand tile fits its per-array buffer (inputs and weights and
 outputs double-buffered, accumulators single). With several arrays, the output tiling is then
-balanced across them (:func:`balance_output_tiles` when a tile cost model is given: a joint
-search over smaller ``m`` and ``n``; else over ``n`` alone). Finally split further until there
-are at least as many output tiles as arrays, so every array gets work.
+balanced across them by :func:`balance_output_tiles`: a search over smaller ``m`` and ``n``
+with a cost model of compute rounds and DRAM traffic.
 """
 
 from __future__ import annotations
@@ -55,16 +54,16 @@ def choose_gemm_tile(
     tile_k_folds: int = 8,
     a_resident: bool = False,
     batch: int = 1,
-    tile_cycles: Callable[[int, int, int], int] | None = None,
+    tile_cycles: Callable[[int, int, int], int],
     dram_bytes_per_cycle: float | None = None,
     b_resident: bool = False,
 ) -> TileShape:
     """Pick an (m, n, k) tile for a ``batch`` of M x N x K GEMMs on R x C arrays.
 
     ``a_resident`` / ``b_resident``: that operand is already on chip (A then needs no input
-    buffer). ``tile_cycles(m, n, k)``: compute cycles of one tile on one array; with it (and
-    several arrays) the output tiling is balanced by :func:`balance_output_tiles`, which also
-    weighs the DRAM traffic each tiling implies at ``dram_bytes_per_cycle``.
+    buffer). ``tile_cycles(m, n, k)``: compute cycles of one tile on one array; with several
+    arrays the output tiling is balanced by :func:`balance_output_tiles`, which also weighs the
+    DRAM traffic each tiling implies at ``dram_bytes_per_cycle``.
     Raises :class:`MappingError` when even a single fold does not fit.
     """
     m = min(M, max_tile_m)
@@ -108,34 +107,12 @@ def choose_gemm_tile(
             n = min(N, _round_down(n // 2, C)) if n // 2 >= C else C
         else:
             k = min(K, _round_down(k // 2, R)) if k // 2 >= R else R
-    if n_arrays > 1 and tile_cycles is not None:
+    if n_arrays > 1:
         m, n = balance_output_tiles(
             batch, M, N, K, R, C, m, n, k, n_arrays=n_arrays, tile_cycles=tile_cycles,
             elem_bytes=elem_bytes, dram_bytes_per_cycle=dram_bytes_per_cycle,
             a_resident=a_resident, b_resident=b_resident,
         )
-    elif n_arrays > 1 and N > C:
-        # Among N tiles no larger than the one that fits, pick the one minimising
-        # (rounds of tiles per array) x (tile width): the makespan proxy.
-        mt = -(-M // m)
-        best = (-(-(mt * -(-N // n)) // n_arrays) * n, -n)
-        cand = n - C
-        while cand >= C:
-            rounds = -(-(mt * -(-N // cand)) // n_arrays)
-            key = (rounds * cand, -cand)
-            if key < best:
-                best = key
-            cand -= C
-        n = -best[1]
-    # Give every array work where the GEMM allows it (the cost model above already weighed
-    # using fewer arrays with larger tiles).
-    while n_arrays > 1 and tile_cycles is None and -(-M // m) * -(-N // n) < n_arrays:
-        if n > C:
-            n = min(N, _round_down(n // 2, C))
-        elif m > 1:
-            m = max(1, m // 2)
-        else:
-            break
     return TileShape(m, n, k)
 
 

@@ -688,14 +688,15 @@ def needs_decomposition(ep: torch.export.ExportedProgram) -> bool:
 
     if any(s.kind != OutputKind.USER_OUTPUT for s in ep.graph_signature.output_specs):
         return True
-    for n in ep.graph.nodes:
-        if n.op == "get_attr":
-            return True
-        if n.op == "call_function" and n.target is not operator.getitem:
-            t = str(n.target)
-            if t not in _CONVERTERS and t not in _SKIP:
-                return True
-    return False
+    return any(n.op == "get_attr" or _unconvertible(n) for n in ep.graph.nodes)
+
+
+def _unconvertible(n: Node) -> bool:
+    """An op node that no converter handles (and that is not a skipped runtime assertion)."""
+    if n.op != "call_function" or n.target is operator.getitem:
+        return False
+    t = str(n.target)
+    return t not in _CONVERTERS and t not in _SKIP
 
 
 def export_program(
@@ -778,13 +779,8 @@ def _convert(
     fx_names = {n.name for n in fx_nodes}
 
     # -- unsupported ops: report all at once ---------------------------------------------
-    bad: list[str] = []
-    for n in fx_nodes:
-        if n.op != "call_function" or n.target is operator.getitem:
-            continue
-        t = str(n.target)
-        if t not in _CONVERTERS and t not in _SKIP:
-            bad.append(f"{t} (node '{n.name}') in module '{_module_path(n) or '<top>'}'")
+    bad = [f"{n.target} (node '{n.name}') in module '{_module_path(n) or '<top>'}'"
+           for n in fx_nodes if _unconvertible(n)]
     if bad:
         uniq = list(dict.fromkeys(bad))
         raise WorkloadError(
