@@ -101,6 +101,14 @@ def test_bad_files(tmp_path: Path) -> None:
     (tmp_path / "dup.yaml").write_text("format: a\nformat: b\n")
     with pytest.raises(SpecError, match="duplicate key 'format'"):
         load_calibration(tmp_path / "dup.yaml")
+    (tmp_path / "syntax.yaml").write_text("points: [1, 2\n")
+    with pytest.raises(SpecError, match=r"syntax.yaml: invalid YAML: .*\(line 2\)"):
+        load_calibration(tmp_path / "syntax.yaml")
+    (tmp_path / "noop.yaml").write_text(
+        "format: accelsim.gpu-calibration/1\nprofile: a100\ndevice: x\nsource: y\nmethod: z\n"
+        "points:\n  - {M: 4, N: 4, K: 4, precision: fp16, time_s: 1}\n")
+    with pytest.raises(SpecError, match=r"noop.yaml: points\[0\]: op must be one of gemm, gelu, softmax, layer_norm"):
+        load_calibration(tmp_path / "noop.yaml")
 
 
 def test_cli_table_json_and_exit_codes(tmp_path: Path) -> None:
