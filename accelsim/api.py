@@ -72,7 +72,7 @@ def load_graph(workload: str, params: Mapping[str, object] | None = None) -> Gra
 
 def map_program(arch: ArchSpec, graph: Graph, options: RunOptions | None = None) -> Program:
     opts = options or RunOptions()
-    mopts = replace(opts.mapping, mode=opts.mode)
+    mopts = opts.mapping.model_copy(update={"mode": opts.mode})
     return map_graph(graph, arch, mopts)
 
 

@@ -63,20 +63,7 @@ GEMM_KINDS = ("linear", "matmul", "conv2d", "sdpa")
 SUPPORTED = sorted(set(VECTOR_KINDS) | set(GEMM_KINDS) | {"view", "const"})
 
 
-@dataclass(frozen=True)
-class MappingOptions:
-    """Knobs of the mapping policy (a separate input from the architecture)."""
-
-    mode: TimingMode = "pipelined"
-    resident_fraction: float = 0.5
-    max_tile_m: int = 1024
-    tile_n_folds: int = 4
-    tile_k_folds: int = 8
-    max_vector_tile_elems: int = 1 << 20
-    sparse_decoder: bool = False  # TopK SAE decoder gathers only active rows (see workloads)
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
+from accelsim.mapping.options import MappingOptions  # noqa: E402  (re-exported)
 
 
 class Mapper:
@@ -425,8 +412,8 @@ class Mapper:
 
         ts = choose_gemm_tile(M, N, K, a0.rows, a0.cols, elem_bytes=e, acc_bytes=acc,
                               buffers=self.buffers, n_arrays=len(self.arrays),
-                              max_tile_m=self.opts.max_tile_m, tile_n_folds=self.opts.tile_n_folds,
-                              tile_k_folds=self.opts.tile_k_folds, a_resident=a_res,
+                              max_tile_m=self.opts.max_tile_m or 1024, tile_n_folds=self.opts.tile_n_folds or 4,
+                              tile_k_folds=self.opts.tile_k_folds or 8, a_resident=a_res,
                               batch=batch, tile_cycles=tile_cycles,
                               dram_bytes_per_cycle=self.arch.dram_bytes_per_cycle,
                               b_resident=b_res or b_rom)

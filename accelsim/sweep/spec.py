@@ -181,11 +181,9 @@ class RunOptionsSpec(_Frozen):
     @field_validator("mapping")
     @classmethod
     def _known_mapping_fields(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from dataclasses import fields
+        from accelsim.mapping.options import MappingOptions
 
-        from accelsim.mapping.mapper import MappingOptions
-
-        allowed = sorted(f.name for f in fields(MappingOptions) if f.name != "mode")
+        allowed = sorted(f for f in MappingOptions.model_fields if f != "mode")
         bad = sorted(set(v) - set(allowed))
         if bad:
             raise ValueError(f"unknown mapping option(s) {', '.join(bad)} (allowed: {', '.join(allowed)})")
