@@ -241,3 +241,77 @@ def estimate_energy(
         static_power_w=static_w,
         technology=table.name,
     )
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Per-action energies of one architecture (pJ), the same values :func:`estimate_energy`
+    uses, for cost models that rank mappings by energy without building ActionCounts.
+
+    ``mac_pj`` per array group (``arch.arrays`` index); ``sram_read_pj`` / ``sram_write_pj``
+    per partition, per bank-width access of ``sram_width_bytes``; ``dram_pj_per_byte``;
+    ``static_w`` (static power); DMA / sequencer per action; vector ops priced by cost kind via
+    :meth:`vector_pj`.
+    """
+
+    mac_pj: tuple[float, ...]
+    sram_read_pj: dict[str, float]
+    sram_write_pj: dict[str, float]
+    sram_width_bytes: int
+    dram_pj_per_byte: float
+    static_w: float
+    dma_transfer_pj: float
+    dma_byte_pj: float
+    command_pj: float
+    vector_kind_pj: dict[str, float]
+
+    def vector_pj(self, kind: str) -> float:
+        return self.vector_kind_pj.get(kind, self.vector_kind_pj.get("default", 0.0))
+
+
+def prices(arch: ArchSpec, table: TechTable | None = None) -> Prices:
+    """The per-action energies of ``arch`` (overrides applied), as :func:`estimate_energy` would
+    use them."""
+    table = table or get_table(arch.technology)
+    macs = tuple(
+        a.mac_energy_pj if a.mac_energy_pj is not None else table.mac_pj(a.precision, a.acc_precision)
+        for a in arch.arrays
+    )
+    sram = arch.sram
+    width = sram.bank_width_bytes
+    fit_r = table.sram_read_pj(sram.bank_size_bytes, width * 8)
+    fit_w = table.sram_write_pj(sram.bank_size_bytes, width * 8)
+    rd = {n: p.read_energy_pj or sram.read_energy_pj or fit_r for n, p in sram.partitions.items()}
+    wr = {n: p.write_energy_pj or sram.write_energy_pj or fit_w for n, p in sram.partitions.items()}
+    e_bit = arch.dram.energy_pj_per_bit or table.dram_bit_pj(arch.dram.kind)
+    static_w = (
+        arch.static_power_w
+        if arch.static_power_w is not None
+        else table.static_w_per_mm2 * estimate_area(arch, None, table).total_mm2
+    )
+    dma = arch.controller.dma
+    seq = arch.controller.sequencer
+    vec = arch.vector
+    kinds: dict[str, float] = {}
+    from accelsim.arch.spec import DEFAULT_VECTOR_OP_CYCLES
+
+    for kind in sorted(set(DEFAULT_VECTOR_OP_CYCLES) | set(vec.op_cycles)):
+        if vec.op_energy_pj is not None:
+            kinds[kind] = vec.op_energy_pj * vec.cost(kind)
+        else:
+            try:
+                kinds[kind] = table.vector_op_pj(kind, vec.precision)
+            except Exception:  # noqa: BLE001 - a kind the table does not price
+                kinds[kind] = table.vector_op_pj("default", vec.precision)
+    return Prices(
+        mac_pj=macs,
+        sram_read_pj=rd,
+        sram_write_pj=wr,
+        sram_width_bytes=width,
+        dram_pj_per_byte=8 * e_bit,
+        static_w=static_w,
+        dma_transfer_pj=dma.transfer_energy_pj if dma.transfer_energy_pj is not None else table.dma_transfer_pj,
+        dma_byte_pj=table.dma_byte_pj,
+        command_pj=seq.command_energy_pj if seq.command_energy_pj is not None else table.sequencer_command_pj,
+        vector_kind_pj=kinds,
+    )

@@ -31,10 +31,16 @@ from dataclasses import dataclass, replace
 
 from accelsim.arch.spec import PRECISION_BYTES, ArchSpec
 from accelsim.errors import MappingError
+from accelsim.mapping.gemm_emit import GemmOperands, emit_gemm_tiles
+from accelsim.mapping.banks import bank_plan
+from accelsim.mapping.machine import build_machine
 from accelsim.mapping.program import MappedOp, Program, SramAccess, Tile, TimingMode, Transfer
-from accelsim.mapping.tiling import Buffers, choose_gemm_tile, split_range
+from accelsim.mapping.search import machine_digest, search_gemm
+from accelsim.mapping.tiling import split_range
 from accelsim.model import systolic
+from accelsim.model.gemm_cost import GemmProblem
 from accelsim.model.vector import vector_cycles
+from accelsim.workload.gemm import gemm_view
 from accelsim.workload.ir import DTYPE_BYTES, Graph, Op
 from accelsim.workload.ports import parse_port
 
@@ -82,13 +88,12 @@ class Mapper:
         self.p_w = sram.partition_for("weights")
         self.p_out = sram.partition_for("outputs")
         self.p_acc = sram.partition_for("accumulators")
-        n_users = len(self.arrays) + 1  # arrays + vector unit share the operand buffers
-        self.buffers = self._buffers(len(self.arrays))
-        self.vec_buffers = self._buffers(n_users)
-        out_bytes = sum(
-            sram.partition_bytes(n) for n, p in sram.partitions.items() if "outputs" in p.holds
-        )
-        self.resident_budget = int(out_bytes * opts.resident_fraction)
+        self.banks = bank_plan(arch, opts.resident_fraction)
+        self.machine = build_machine(arch, opts, self.banks)
+        self.digest = machine_digest(self.machine)
+        self.p_res = self.banks.resident_part
+        self.resident_budget = self.banks.parts[self.p_res].resident_bytes
+        self.searched: dict[str, object] = {}
         self.ops: list[MappedOp] = []
         self.tiles: list[Tile] = []
         self.base: dict[str, str] = {}
@@ -106,27 +111,6 @@ class Mapper:
         self.rom_weights: set[str] = set()
 
     # ------------------------------------------------------------------ sizes
-    def _buffers(self, users: int) -> Buffers:
-        sram = self.arch.sram
-        frac = 1.0 - self.opts.resident_fraction
-
-        def share(role: str, double: bool) -> int:
-            pname = sram.partition_for(role)  # type: ignore[arg-type]
-            p = sram.partitions[pname]
-            roles = [r for r in p.holds if r != "accumulators" or role == "accumulators"]
-            cap = sram.partition_bytes(pname)
-            if "outputs" in p.holds:
-                cap = int(cap * frac)
-            per = cap // max(1, len(roles)) // users
-            return per // 2 if double else per
-
-        return Buffers(
-            inputs=share("inputs", True),
-            weights=share("weights", True),
-            outputs=share("outputs", True),
-            accumulators=share("accumulators", False),
-        )
-
     def tbytes(self, name: str) -> int:
         t = self.g.tensors[name]
         if t.dtype.startswith(("float", "bfloat")):
@@ -294,34 +278,9 @@ class Mapper:
 
     # ------------------------------------------------------------------ GEMM
     def gemm_dims(self, op: Op) -> tuple[int, int, int, int, str, str]:
-        """(batch, M, N, K, A tensor, B tensor) of a GEMM-like op."""
-        T = self.g.tensors
-        if op.kind == "linear":
-            x, w = T[op.inputs[0]], T[op.inputs[1]]
-            K = x.shape[-1]
-            N = w.shape[0]
-            M = math.prod(x.shape[:-1])
-            return 1, M, N, K, op.inputs[0], op.inputs[1]
-        if op.kind == "matmul":
-            a, b = T[op.inputs[0]], T[op.inputs[1]]
-            out = T[op.outputs[0]]
-            if len(a.shape) < 1 or len(b.shape) < 1:
-                raise MappingError(f"{op.where()}: matmul of a scalar")
-            K = a.shape[-1]
-            M = a.shape[-2] if len(a.shape) >= 2 else 1
-            N = out.shape[-1] if len(b.shape) >= 2 else 1
-            batch = math.prod(out.shape[:-2]) if len(out.shape) > 2 else 1
-            if len(b.shape) <= 2 and batch > 1:  # weight-like B: fold batch into M
-                M, batch = M * batch, 1
-            return batch, M, N, K, op.inputs[0], op.inputs[1]
-        if op.kind == "conv2d":
-            x, w = T[op.inputs[0]], T[op.inputs[1]]
-            out = T[op.outputs[0]]
-            g = int(op.attrs.get("groups", 1) or 1)
-            nb, F, Ho, Wo = out.shape
-            _, Cg, R, S = w.shape
-            return g, nb * Ho * Wo, F // g, Cg * R * S, op.inputs[0], op.inputs[1]
-        raise MappingError(f"{op.where()}: not a GEMM")
+        """(batch, M, N, K, A tensor, B tensor) of a GEMM-like op (the shared GEMM view)."""
+        v = gemm_view(op, self.g)
+        return v.batch, v.M, v.N, v.K, v.a, v.b
 
     def topk_scatter_k(self, t: str) -> tuple[int, Op] | None:
         """If ``t`` is a dense latent built by scattering top-k values (a TopK SAE's code),
@@ -405,115 +364,38 @@ class Mapper:
                         note=note or "scalesim compat: one serial tile", operands=(a, b, out),
                         batch_range=batch_range)
             return idx
-        a0 = self.arrays[0][1]
-
-        def tile_cycles(m: int, n: int, k: int) -> int:
-            return systolic.gemm_cycles(a0.dataflow, m, n, k, a0.rows, a0.cols, "pipelined")
-
-        ts = choose_gemm_tile(M, N, K, a0.rows, a0.cols, elem_bytes=e, acc_bytes=acc,
-                              buffers=self.buffers, n_arrays=len(self.arrays),
-                              max_tile_m=self.opts.max_tile_m or 1024, tile_n_folds=self.opts.tile_n_folds or 4,
-                              tile_k_folds=self.opts.tile_k_folds or 8, a_resident=a_res,
-                              batch=batch, tile_cycles=tile_cycles,
-                              dram_bytes_per_cycle=self.arch.dram_bytes_per_cycle,
-                              b_resident=b_res or b_rom)
-        # Stage A on chip when it fits the free resident space: each array loads an A block
-        # the first time it needs it and re-reads it from SRAM for the other N blocks.
-        a_staged = (not a_res) and a_bytes is None and batch * M * K * e <= self.resident_budget - self.live
-        if a_staged:
-            self.live += batch * M * K * e
-        out_tiles = [(bi, no, ns, mo, ms) for bi in range(batch)
-                     for no, ns in split_range(N, ts.n) for mo, ms in split_range(M, ts.m)]
-        ksplit = split_range(K, ts.k)
-        n_arr = len(self.arrays)
-        # Contiguous chunks, sizes differing by at most one (6 tiles on 4 arrays: 2,2,1,1).
-        base_n, extra = divmod(len(out_tiles), n_arr)
-        bounds = [ai * base_n + min(ai, extra) for ai in range(n_arr + 1)]
-        per_array: list[list[Tile]] = []
-        a_total = a_bytes if a_bytes is not None else batch * M * K * e
-        for ai in range(n_arr):
-            inst, spec = self.arrays[ai]
-            R, C, df = spec.rows, spec.cols, spec.dataflow
-            mine = out_tiles[bounds[ai]:bounds[ai + 1]]
-            seq: list[Tile] = []
-            last_b: tuple[int, int, int] | None = None
-            a_loaded: set[tuple[int, int, int]] = set()
-            for bi, no, ns, mo, ms in mine:
-                for kj, (ko, ks) in enumerate(ksplit):
-                    slot = self._next_slot(inst)
-                    loads: list[Transfer] = []
-                    sram: list[SramAccess] = []
-                    words = systolic.sram_operand_words(df, ms, ns, ks, R, C)
-                    # A operand (inputs)
-                    a_tile_bytes = ms * ks * e
-                    akey = (bi, mo, ko)
-                    if a_res or (a_staged and akey in a_loaded):
-                        sram.append(SramAccess(self.p_out, words["inputs"] * e, False, -1))
-                    elif a_staged:
-                        a_loaded.add(akey)
-                        loads.append(Transfer(a, a_tile_bytes, self.p_out, "load"))
-                        sram.append(SramAccess(self.p_out, words["inputs"] * e, False, -1))
-                    else:
-                        # scale for conv (im2col'd A is read from a smaller input tensor)
-                        ld = a_tile_bytes if a_bytes is None else max(1, a_total * ms * ks // max(1, batch * M * K))
-                        loads.append(Transfer(a, ld, self.p_in, "load"))
-                        sram.append(SramAccess(self.p_in, words["inputs"] * e, False, slot))
-                    # B operand (weights / stationary operand)
-                    bkey = (bi, no, ko)
-                    rom_read = 0
-                    if b_rom:
-                        rom_read = words["weights"] * e
-                    elif b_res:
-                        sram.append(SramAccess(self.p_out, words["weights"] * e, False, -1))
-                    else:
-                        if not (len(ksplit) == 1 and last_b == bkey):
-                            loads.append(Transfer(b, ks * ns * e, self.p_w, "load"))
-                        sram.append(SramAccess(self.p_w, words["weights"] * e, False, slot))
-                        last_b = bkey
-                    # partial sums in the accumulators
-                    last_k = kj == len(ksplit) - 1
-                    # Partial sums go through the accumulators; an os array holds its
-                    # outputs in the PEs, so its last K tile writes straight to outputs.
-                    # ws/is: every K fold read-modify-writes the partial sums (the first fold
-                    # of the first K tile only writes); os: only across K tiles.
-                    if df == "os":
-                        if not last_k:
-                            sram.append(SramAccess(self.p_acc, ms * ns * acc, True, -1))
-                        if kj > 0:
-                            sram.append(SramAccess(self.p_acc, ms * ns * acc, False, -1))
-                    else:
-                        sram.append(SramAccess(self.p_acc, words["outputs"] * acc, True, -1))
-                        rd = words["outputs"] - (ms * ns if kj == 0 else 0)
-                        if rd > 0:
-                            sram.append(SramAccess(self.p_acc, rd * acc, False, -1))
-                    stores: list[Transfer] = []
-                    if last_k:
-                        if df != "os":
-                            sram.append(SramAccess(self.p_acc, ms * ns * acc, False, -1))
-                        if o_res:
-                            sram.append(SramAccess(self.p_out, ms * ns * e, True, -1))
-                        else:
-                            sram.append(SramAccess(self.p_out, ms * ns * e, True, slot))
-                            stores.append(Transfer(out, ms * ns * e, self.p_out, "store"))
-                    cyc = systolic.gemm_cycles(df, ms, ns, ks, R, C, "pipelined")
-                    seq.append(Tile(id=-1, op=idx, unit=inst, compute_cycles=cyc, slot=slot,
-                                    loads=tuple(loads), stores=tuple(stores), sram=tuple(sram),
-                                    macs=ms * ns * ks, dims=(ms, ns, ks), offsets=(bi, mo, no, ko),
-                                    rom_read_bytes=rom_read))
-            per_array.append(seq)
-        if a_staged:
-            self.live -= batch * M * K * e
-        # Interleave issue order across arrays so in-order issue keeps all arrays busy.
-        longest = max((len(s) for s in per_array), default=0)
-        for j in range(longest):
-            for s in per_array:
-                if j < len(s):
-                    t = s[j]
-                    self.tiles.append(Tile(**{**t.__dict__, "id": len(self.tiles)}))
+        prob = GemmProblem(
+            batch=batch, M=M, N=N, K=K, elem=e, acc=acc,
+            a_dram_bytes=a_bytes if a_bytes is not None else batch * M * K * e,
+            a_on_chip=a_res, b_on_chip=b_res and not b_rom, out_on_chip=o_res, b_rom=b_rom,
+        )
+        o = self.opts
+        res = search_gemm(prob, self.machine, objective=o.objective, digest=self.digest,
+                          max_tile_m=o.max_tile_m, tile_n_folds=o.tile_n_folds, tile_k_folds=o.tile_k_folds)
+        cand, est = res.best, res.estimate
+        operands = GemmOperands(a=a, b=b, out=out, banks=self.banks)
+        for t in emit_gemm_tiles(prob, cand, self.machine, operands, idx, self.slot):
+            self.tiles.append(Tile(**{**t.__dict__, "id": len(self.tiles)}))
+        grp = self.machine.groups[cand.group]
+        plan = {
+            "tile": [cand.m, cand.n, cand.k],
+            "order": cand.order,
+            "panel_rows": cand.mp if cand.order == "M" else None,
+            "arrays": list(grp.instances[:cand.arrays]),
+            "residency": {"a": "sram" if a_res else "dram", "b": "rom" if b_rom else ("sram" if b_res else "dram"),
+                          "out": "sram" if o_res else "dram"},
+            "predicted_cycles": est.cycles,
+            "predicted_dram_bytes": est.dram_bytes,
+            "compulsory_dram_bytes": est.compulsory,
+            "bound": est.bound,
+            "footprint_bytes": dict(sorted(est.footprint.items())),
+            "candidates": res.space,
+            "feasible": res.feasible,
+        }
         self.add_op(name=name, ir_op=ir_op, kind=kind, module=module, unit="array", deps=deps,
                     tiles=(first, len(self.tiles)), macs=macs, gemm=(batch, M, N, K),
-                    note=note or f"tile {ts.m}x{ts.n}x{ts.k}", operands=(a, b, out),
-                    batch_range=batch_range)
+                    note=note or f"tile {cand.m}x{cand.n}x{cand.k} {cand.order}", operands=(a, b, out),
+                    batch_range=batch_range, plan=plan)
         return idx
 
     # ------------------------------------------------------------------ SDPA
@@ -648,7 +530,8 @@ class Mapper:
         if self.opts.mode == "scalesim":
             raise MappingError(f"op '{name}' in module '{module or '<top>'}': --compat scalesim models systolic GEMMs only")
         total_in = sum(b for _, b, res in in_bytes if not res)
-        cap = max(1, min(self.vec_buffers.inputs, self.vec_buffers.outputs))
+        vb = self.banks.vector_bytes
+        cap = max(1, min(vb.get(self.p_in, 0), vb.get(self.p_out, 0)) // 2)
         n_tiles = max(1, -(-max(total_in, out_bytes) // cap), -(-elems // self.opts.max_vector_tile_elems))
         n_tiles = min(n_tiles, max(1, elems))
         for ti in range(n_tiles):
@@ -657,6 +540,9 @@ class Mapper:
             ne = hi - lo
             frac_num, frac_den = ne, max(1, elems)
             slot = self._next_slot("vector")
+            in_part, in_rng = self.banks.vector_slot("inputs", slot)
+            out_part, out_rng = self.banks.vector_slot("outputs", slot)
+            res_part, res_rng = self.banks.resident()
             loads: list[Transfer] = []
             sram: list[SramAccess] = []
             for t, b, res in in_bytes:
@@ -664,19 +550,25 @@ class Mapper:
                 if tb <= 0:
                     continue
                 if res:
-                    loc = self.res_loc.get(self.root(t), src_partition if access else None) or self.p_out
-                    sram.append(SramAccess(loc, tb, False, -1))
+                    loc = self.res_loc.get(self.root(t), src_partition if access else None)
+                    if loc is None:
+                        sram.append(SramAccess(res_part, tb, False, res_rng))
+                    else:  # a residual-stream partition: its own bank group
+                        sram.append(SramAccess(loc, tb, False, (0, 0)))
                 else:
-                    loads.append(Transfer(t, tb, self.p_in, "load"))
-                    sram.append(SramAccess(self.p_in, tb, False, slot))
+                    loads.append(Transfer(t, tb, in_part, "load", in_rng))
+                    sram.append(SramAccess(in_part, tb, False, in_rng))
             ob = out_bytes * frac_num // frac_den
             stores: list[Transfer] = []
             if ob > 0:
                 if out_res:
-                    sram.append(SramAccess(dst_partition or self.p_out, ob, True, -1))
+                    if dst_partition:
+                        sram.append(SramAccess(dst_partition, ob, True, (0, 0)))
+                    else:
+                        sram.append(SramAccess(res_part, ob, True, res_rng))
                 else:
-                    sram.append(SramAccess(self.p_out, ob, True, slot))
-                    stores.append(Transfer(out_tensor, ob, self.p_out, "store"))
+                    sram.append(SramAccess(out_part, ob, True, out_rng))
+                    stores.append(Transfer(out_tensor, ob, out_part, "store", out_rng))
             cyc = vector_cycles(ne, vs.lanes, vs.cost(vkind), vs.pipeline_latency_cycles)
             acc_t = tuple((r, p, a, b * frac_num // frac_den) for r, p, a, b in access)
             self.tiles.append(Tile(id=len(self.tiles), op=idx, unit="vector", compute_cycles=cyc,

@@ -9,7 +9,8 @@ adds contention. Everything here is plain, immutable data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 TimingMode = Literal["pipelined", "scalesim"]
 
@@ -22,20 +23,18 @@ class Transfer:
     nbytes: int
     partition: str
     direction: Literal["load", "store"]
+    banks: tuple[int, int] = (0, 0)  # the SRAM banks [b0, b1) of the partition it writes / reads; (0, 0): all
 
 
 @dataclass(frozen=True)
 class SramAccess:
-    """Bytes read or written in a partition by a compute unit while it computes a tile.
-
-    ``region`` is the double-buffer region index (``-1`` = the resident-activation area,
-    which is bandwidth-checked against the whole partition).
-    """
+    """Bytes read or written in a partition by a compute unit while it computes a tile, on the
+    banks ``[b0, b1)`` of the partition the mapper assigned (``(0, 0)``: all of its banks)."""
 
     partition: str
     nbytes: int
     write: bool
-    region: int = -1
+    banks: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,8 @@ class Tile:
     vector_elems: int = 0
     access: tuple[tuple[str, str, str, int], ...] = ()  # residual (role, partition, read|write, bytes)
     rom_read_bytes: int = 0  # weight bytes read from on-chip ROM (hard-wired modules)
+    after: tuple[int, ...] = ()  # tile ids (earlier in issue order) that must finish before this one computes
+    vector_ops: tuple[tuple[str, int], ...] = ()  # fused vector tiles: (cost kind, element-ops) per part
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class MappedOp:
     note: str = ""
     operands: tuple[str, ...] = ()  # GEMM pieces: (A, B, out) tensor names (SDPA P is virtual)
     batch_range: tuple[int, int] = (0, 0)  # SDPA pieces: the flattened (batch*head) range covered
+    plan: Mapping[str, Any] = field(default_factory=dict)  # what the mapping search chose (JSON-able)
 
 
 @dataclass(frozen=True)

@@ -282,3 +282,62 @@ def conv2d_gemm_dims(
             f"with padding {padding}"
         )
     return batch * ho * wo, F, R * S * C
+
+
+def chained_tile_cycles(
+    dataflow: Dataflow, m: int, n: int, ks: list[int] | tuple[int, ...], R: int, C: int
+) -> list[int]:
+    """Cycles of each of the K tiles ``ks`` (in order) of one ``m x n`` output tile that run back
+    to back on one array, accumulating into the same partial sums.
+
+    **ws / is**: consecutive K tiles continue one pipeline: the next K tile's first fold preloads
+    its stationary operand while the current tile's last fold streams (double-buffered PE
+    registers, as within a tile), and only the last K tile drains. With ``f_j`` folds in tile
+    ``j`` (of ``J``), ``X = max(T, R)`` and ``T`` the streamed length::
+
+        tile 1:      R + f_1 X            (J > 1)
+        tile j:      f_j X                (1 < j < J)
+        tile J:      (f_J - 1) X + T + (R + C - 2)
+
+    which sum to :func:`pipelined_cycles` of the whole output tile when every ``k_j`` is a
+    multiple of ``R`` (then ``sum f_j`` equals the whole tile's folds). ``J = 1`` is exactly
+    :func:`pipelined_cycles`.
+
+    **os**: the partial sums live in the PEs of one output fold; a tile with several output
+    folds drains each before the next, so K tiles do not chain: each costs
+    :func:`pipelined_cycles` of its own shape.
+    """
+    if not ks:
+        return []
+    if dataflow == "os" or len(ks) == 1:
+        return [pipelined_cycles(dataflow, m, n, k, R, C) for k in ks]
+    # ws: K on rows, N on cols, M streamed; is: K on rows, M on cols, N streamed
+    T, cols = (m, n) if dataflow == "ws" else (n, m)
+    fc = -(-cols // C)
+    X = max(T, R)
+    skew = R + C - 2
+    J = len(ks)
+    out = [0] * J
+    for j, k in enumerate(ks):
+        f = -(-k // R) * fc
+        if j == 0:
+            out[j] = R + f * X
+        elif j == J - 1:
+            out[j] = (f - 1) * X + T + skew
+        else:
+            out[j] = f * X
+    return out
+
+
+def operand_words_fast(dataflow: str, M: int, N: int, K: int, R: int, C: int) -> tuple[int, int, int]:
+    """:func:`sram_operand_words` as a tuple ``(inputs, weights, outputs)``, without argument
+    checks (for cost models evaluating many candidates; arguments must be positive ints)."""
+    if dataflow == "os":
+        fr, fc = -(-M // R), -(-N // C)
+        return fc * M * K, fr * K * N, M * N
+    fr = -(-K // R)
+    if dataflow == "ws":
+        fc = -(-N // C)
+        return fc * M * K, K * N, fr * M * N
+    fc = -(-M // C)
+    return M * K, fc * K * N, fr * M * N

@@ -32,7 +32,7 @@ class DmaEngines:
         self._free = list(range(n))  # engine ids not in use (lowest id is taken first)
         self.intervals: list[list[tuple[int, int, str]]] = [[] for _ in range(n)]
 
-    def transfer(self, tr: Transfer, region: int) -> Generator[Any, Any, None]:
+    def transfer(self, tr: Transfer, banks: tuple[int, int]) -> Generator[Any, Any, None]:
         env = self.env
         asked = env.now
         with self.pool.request() as req:
@@ -44,7 +44,7 @@ class DmaEngines:
             write_dram = tr.direction == "store"
             dwait, dend = self.dram.reserve(start, tr.nbytes, write_dram)
             self.sram.count(tr.partition, tr.nbytes, write=not write_dram)
-            swait, sbusy = self.sram.reserve(tr.partition, region, start, tr.nbytes)
+            swait, sbusy = self.sram.reserve(tr.partition, banks, start, tr.nbytes)
             end = max(dend, start + swait + sbusy) + self.dram.latency_cycles
             st = self.stats
             st.dma_wait_cycles += t0 - asked

@@ -60,7 +60,7 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
     stats = Stats()
     instances = arch.array_instances()
     ideal = program.mode == "scalesim"
-    sram = Sram(arch, users=len(instances) + 1)
+    sram = Sram(arch)
     dram = Dram(arch)
     dma = DmaEngines(env, arch, dram, sram, stats)
     arrays = [SystolicArray(env, n, i, s, sram, stats) for i, (n, s) in enumerate(instances)]
@@ -72,7 +72,7 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
     def move(tile: Tile, unit: ComputeUnit, transfers: tuple[Any, ...]) -> Generator[Any, Any, None]:
         """Run a tile's loads (or stores) concurrently on the DMA engines."""
         procs = [
-            env.process(dma.transfer(tr, sram.region_of(tr.partition, unit.index, tile.slot)))
+            env.process(dma.transfer(tr, tr.banks))
             for tr in transfers
         ]
         yield procs[0] if len(procs) == 1 else env.all_of(procs)

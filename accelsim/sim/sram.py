@@ -1,12 +1,14 @@
-"""On-chip SRAM: partitions of banks, split into double-buffer regions.
+"""On-chip SRAM: partitions of banks; every access occupies a contiguous range of banks.
 
-Each partition used by ``u`` units is split into ``min(banks, 2u)`` regions of whole banks;
-unit ``i``'s buffer slot ``s`` lives in region ``(2i + s) mod regions``. A region is a
-bandwidth server (``banks_in_region x bank_width x ports`` bytes/cycle) with a calendar:
-a DMA write into a region that a compute unit is reading (or another DMA is writing) waits
-for it — a *bank conflict*. Double buffering over disjoint banks therefore hides loads
-behind compute, and cutting the bank count brings conflicts back. Resident activations
-(region ``-1``) are bandwidth-checked against the whole partition.
+Each bank is a bandwidth server (``bank_width_bytes x ports_per_bank`` bytes per cycle) with a
+calendar (``free_at``). An access of ``n`` bytes to banks ``[b0, b1)`` of a partition starts when
+all of them are free and holds them for ``ceil(n / ((b1 - b0) x bank bytes/cycle))`` cycles; the
+time it waited is a *bank conflict*. The mapper decides which banks each access uses
+(:mod:`accelsim.mapping.banks`): double-buffered tile slots of the arrays working on an op get
+disjoint bank ranges (so the next tile's DMA writes hide behind the current tile's reads), the
+accumulators one range per array, the vector unit its own, resident tensors theirs. Units that an
+op does not use hold no banks, so idle arrays cost nothing; fewer banks than ranges brings the
+conflicts back. One calendar update per access: events stay per tile and per transfer.
 """
 
 from __future__ import annotations
@@ -15,38 +17,32 @@ import math
 from dataclasses import dataclass
 
 from accelsim.arch.spec import ArchSpec
+from accelsim.errors import SimError
 
 
 @dataclass
 class _Partition:
     name: str
     banks: int
-    bpc: int  # bytes per cycle of the whole partition
-    regions: int
-    region_bpc: int
+    bank_bpc: int  # bytes per cycle of one bank
     free_at: list[int]
     reads: int = 0
     writes: int = 0
 
+    @property
+    def bpc(self) -> int:
+        return self.banks * self.bank_bpc
+
 
 class Sram:
-    def __init__(self, arch: ArchSpec, users: int) -> None:
+    def __init__(self, arch: ArchSpec) -> None:
         s = arch.sram
         self.parts: dict[str, _Partition] = {}
         for name, p in s.partitions.items():
             nb = len(p.banks)
-            regions = max(1, min(nb, 2 * users))
             self.parts[name] = _Partition(
-                name=name,
-                banks=nb,
-                bpc=nb * s.bank_width_bytes * s.ports_per_bank,
-                regions=regions,
-                region_bpc=max(1, nb // regions) * s.bank_width_bytes * s.ports_per_bank,
-                free_at=[0] * regions,
+                name=name, banks=nb, bank_bpc=s.bank_width_bytes * s.ports_per_bank, free_at=[0] * nb
             )
-
-    def region_of(self, partition: str, unit_index: int, slot: int) -> int:
-        return (2 * unit_index + slot) % self.parts[partition].regions
 
     def count(self, partition: str, nbytes: int, write: bool) -> None:
         p = self.parts[partition]
@@ -55,16 +51,22 @@ class Sram:
         else:
             p.reads += nbytes
 
-    def reserve(self, partition: str, region: int, start: int, nbytes: int) -> tuple[int, int]:
-        """Reserve ``region`` (``-1``: whole partition, no calendar) for ``nbytes``.
-
-        Returns ``(wait, busy)``: cycles waited for the region to free, and cycles the
-        transfer occupies it at the region's bandwidth.
-        """
-        p = self.parts[partition]
-        if region < 0:
-            return 0, math.ceil(nbytes / p.bpc)
-        busy = math.ceil(nbytes / p.region_bpc)
-        s = max(start, p.free_at[region])
-        p.free_at[region] = s + busy
+    def reserve(self, partition: str, banks: tuple[int, int], start: int, nbytes: int) -> tuple[int, int]:
+        """Reserve banks ``[b0, b1)`` of ``partition`` (``(0, 0)``: all of them) for ``nbytes``
+        from cycle ``start``. Returns ``(wait, busy)``: cycles waited for the banks to free, and
+        cycles the access holds them at their combined bandwidth."""
+        p = self.parts.get(partition)
+        if p is None:
+            raise SimError(f"SRAM access to unknown partition '{partition}'")
+        b0, b1 = banks
+        if b1 <= b0:
+            b0, b1 = 0, p.banks
+        if not (0 <= b0 < b1 <= p.banks):
+            raise SimError(f"SRAM access to banks [{b0}, {b1}) of partition '{partition}' ({p.banks} banks)")
+        busy = math.ceil(nbytes / ((b1 - b0) * p.bank_bpc))
+        fa = p.free_at
+        s = max(start, max(fa[b0:b1]))
+        end = s + busy
+        for b in range(b0, b1):
+            fa[b] = end
         return s - start, busy

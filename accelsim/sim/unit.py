@@ -45,16 +45,13 @@ class ComputeUnit:
         wait = 0
         need = tile.compute_cycles
         # A tile's accesses to one region share its bandwidth: reserve them together.
-        per_region: dict[tuple[str, int], int] = {}
+        per_region: dict[tuple[str, tuple[int, int]], int] = {}
         for acc in tile.sram:
-            region = acc.region
-            if region >= 0:
-                region = self.sram.region_of(acc.partition, self.index, acc.region)
-            key = (acc.partition, region)
+            key = (acc.partition, acc.banks)
             per_region[key] = per_region.get(key, 0) + acc.nbytes
             self.sram.count(acc.partition, acc.nbytes, acc.write)
-        for (part, region), nbytes in per_region.items():
-            w, busy = self.sram.reserve(part, region, now, nbytes)
+        for (part, banks), nbytes in per_region.items():
+            w, busy = self.sram.reserve(part, banks, now, nbytes)
             wait = max(wait, w)
             need = max(need, busy)
         dur = wait + need

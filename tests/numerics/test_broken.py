@@ -70,10 +70,11 @@ def test_dropped_k_tile_is_caught(arch_fn) -> None:  # type: ignore[no-untyped-d
 
 def test_swapped_tile_offsets_are_caught() -> None:
     t = tiny()
-    # ample DRAM bandwidth: the tiler then splits the output across both arrays
+    # ample DRAM bandwidth; K tiles of one array fold (tile_k_folds=1) so output tiles have
+    # several K offsets
     arch = make_arch(**{"arrays.0.precision": "bf16", "arrays.0.acc_precision": "fp32", "arrays.0.count": 2,
                         "dram.bandwidth_gbps": 1000})
-    prog = map_graph(t.graph, arch)
+    prog = map_graph(t.graph, arch, MappingOptions(tile_k_folds=1))
 
     def pair(m):  # type: ignore[no-untyped-def]
         """Two same-shape tiles of different output tiles and different K offsets."""

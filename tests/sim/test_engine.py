@@ -32,10 +32,22 @@ def _delta(a, b):  # type: ignore[no-untyped-def]
     return {k: b["timeline_cycles"][k] - a["timeline_cycles"][k] for k in a["timeline_cycles"]}
 
 
+def same_program(arch_a, arch_b, graph):  # type: ignore[no-untyped-def]
+    """Map on ``arch_a``, then simulate that one program on both archs (the mapping search
+    would otherwise pick another mapping for ``arch_b``)."""
+    from accelsim.results import build_result
+    from accelsim.sim.engine import simulate
+
+    prog = api.map_program(arch_a, graph, api.RunOptions(gpu=None))
+    out = []
+    for arch in (arch_a, arch_b):
+        out.append(build_result(prog, simulate(prog, arch), arch, graph, {}))
+    return out
+
+
 def test_cutting_dram_bandwidth_adds_memory_stalls() -> None:
     g = gemm_graph(256, 2048, 1024)
-    fast = run(make_arch(**{"dram.bandwidth_gbps": 64}), g)
-    slow = run(make_arch(**{"dram.bandwidth_gbps": 4}), g)
+    fast, slow = same_program(make_arch(**{"dram.bandwidth_gbps": 64}), make_arch(**{"dram.bandwidth_gbps": 4}), g)
     assert slow["total_cycles"] > fast["total_cycles"] * 1.5
     d = _delta(fast.data, slow.data)
     # Compute work is unchanged; the extra cycles are all stalls on data movement.
@@ -48,9 +60,9 @@ def test_cutting_dram_bandwidth_adds_memory_stalls() -> None:
 
 def test_cutting_banks_adds_sram_stalls() -> None:
     g = gemm_graph(512, 1024, 1024)
-    base = run(make_arch(**{"dram.bandwidth_gbps": 1000}), g)
-    arch1 = make_arch(**{"dram.bandwidth_gbps": 1000, "sram": {**single_bank_partitions(), "bank_width_bytes": 16}})
-    cut = run(arch1, g)
+    sram = single_bank_partitions()
+    base, cut = same_program(make_arch(**{"dram.bandwidth_gbps": 1000, "sram": sram}),
+                             make_arch(**{"dram.bandwidth_gbps": 1000, "sram": {**sram, "bank_width_bytes": 16}}), g)
     assert cut["total_cycles"] > base["total_cycles"]
     d = _delta(base.data, cut.data)
     assert d["compute"] == 0
@@ -68,10 +80,17 @@ def test_deterministic_json() -> None:
     json.loads(a)
 
 
+def _wide_sram() -> dict:  # type: ignore[type-arg]
+    """32 banks of 256 B: enough bandwidth for four 32x32 arrays' operands and partial sums."""
+    parts = {"inputs": range(0, 8), "weights": range(8, 16), "outputs": range(16, 24), "accumulators": range(24, 32)}
+    return {"banks": 32, "bank_size_kib": 128, "bank_width_bytes": 256,
+            "partitions": {k: {"banks": list(v), "holds": [k]} for k, v in parts.items()}}
+
+
 def test_more_arrays_is_faster() -> None:
     g = gemm_graph(512, 2048, 512)
-    one = run(make_arch(**{"dram.bandwidth_gbps": 1000, "sram.bank_size_kib": 512}), g)
-    four = run(make_arch(**{"dram.bandwidth_gbps": 1000, "sram.bank_size_kib": 512, "arrays.0.count": 4}), g)
+    one = run(make_arch(**{"dram.bandwidth_gbps": 1000, "sram": _wide_sram()}), g)
+    four = run(make_arch(**{"dram.bandwidth_gbps": 1000, "sram": _wide_sram(), "arrays.0.count": 4}), g)
     assert four["total_cycles"] < one["total_cycles"] / 3
     busy = [u["busy_cycles"] for n, u in four["units"].items() if u["kind"] == "systolic_array"]
     assert len(busy) == 4 and min(busy) > 0

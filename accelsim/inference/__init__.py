@@ -1,0 +1,1 @@
+"""LLM inference: generation costs, request traces and the continuous-batching serving simulator."""

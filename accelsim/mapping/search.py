@@ -1,0 +1,321 @@
+"""The mapping search for one GEMM: enumerate a mapspace, rank it with the pure cost model
+(:mod:`accelsim.model.gemm_cost`), keep the best.
+
+The mapspace of a ``batch x M x N x K`` GEMM on an architecture is every combination of
+
+* an array group and a number of its arrays (1 .. count: a mapping may leave arrays idle);
+* tile sizes: the dimensions that lie along the array are whole folds (multiples of the array
+  side, or the whole dimension when it is smaller), the streamed dimension any size; tiles are
+  drawn from halvings and even splits of each dimension;
+* a loop order (``N`` B-panel reuse, ``M`` A-panel reuse with panels of 1, 2, 4, ... M tiles or
+  the whole of M, ``S`` streaming),
+
+restricted to the mappings whose tile buffers fit the SRAM partitions. **Monotone by
+construction**: with more arrays, more or bigger SRAM banks, or more DRAM bandwidth, every
+mapping of the smaller machine is still in the space, and the cost model never charges it more,
+so the best found never gets worse. The objective (``latency``, ``energy`` or ``edp``) picks the
+winner; ties go to fewer tiles (fewer simulation events), then larger tiles.
+
+Results are cached per (problem, machine digest, objective): the 12 layers of GPT-2 share six
+searches.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from accelsim.errors import MappingError
+from accelsim.model.gemm_cost import (
+    GemmCandidate,
+    GemmEstimate,
+    GemmProblem,
+    Machine,
+    estimate_gemm,
+)
+
+__all__ = ["SearchResult", "search_gemm", "candidates", "machine_digest", "clear_cache", "rank_key"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The winner and the runners-up (best first), with the size of the space searched."""
+
+    best: GemmCandidate
+    estimate: GemmEstimate
+    ranked: tuple[tuple[GemmCandidate, GemmEstimate], ...]  # the best few, best first
+    space: int  # candidates enumerated
+    feasible: int  # candidates whose buffers fit
+    evaluated: int = 0  # candidates fully costed (the rest were pruned by their lower bound)
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _fold_options(total: int, fold: int, cap: int | None = None) -> list[int]:
+    """Tile sizes along a dimension mapped onto ``fold`` PEs: whole folds (or ``total`` when it
+    is smaller), from halvings of the dimension and even splits into 1..8 blocks."""
+    if total <= fold:
+        return [total]
+    folds = _cdiv(total, fold)
+    opts = {total}
+    f = 1
+    while f < folds:
+        opts.add(f * fold)
+        f *= 2
+    for j in range(1, 9):
+        opts.add(min(total, _cdiv(folds, j) * fold))
+    out = sorted(x for x in opts if x >= 1)
+    if cap is not None:
+        out = [x for x in out if x <= max(cap, min(total, fold))]
+    return out
+
+
+def _stream_options(total: int, base: int, cap: int | None = None) -> list[int]:
+    """Tile sizes along the streamed dimension: the whole, halvings down to ``base`` rows, and
+    even splits into 1..8 blocks."""
+    opts = {total}
+    x = total
+    while x > max(1, base // 2):
+        x = _cdiv(x, 2)
+        opts.add(x)
+    for j in range(1, 9):
+        opts.add(_cdiv(total, j))
+    f = base
+    while f < total:
+        opts.add(f)
+        f *= 2
+    out = sorted(opts)
+    if cap is not None:
+        out = [v for v in out if v <= cap] or [min(out)]
+    return out
+
+
+def _dims(dataflow: str) -> tuple[str, str, str]:
+    """Which GEMM dimension lies on array rows, on array cols, and which streams."""
+    return {"os": ("M", "N", "K"), "ws": ("K", "N", "M"), "is": ("K", "M", "N")}[dataflow]
+
+
+def candidates(p: GemmProblem, mach: Machine, **caps: int | None) -> list[GemmCandidate]:
+    """Every candidate of the mapspace (not yet filtered by fit), in a deterministic order."""
+    return [GemmCandidate(*t) for t in _candidate_tuples(p, mach, **caps)]
+
+
+def _candidate_tuples(p: GemmProblem, mach: Machine, *, max_tile_m: int | None = None,
+                      tile_n_folds: int | None = None,
+                      tile_k_folds: int | None = None) -> Iterable[tuple[int, int, int, int, int, str, int]]:
+    for gi, g in enumerate(mach.groups):
+        rows_dim, cols_dim, stream_dim = _dims(g.dataflow)
+        side = {rows_dim: g.rows, cols_dim: g.cols}
+        total = {"M": p.M, "N": p.N, "K": p.K}
+
+        def opts(d: str, cap: int | None) -> list[int]:
+            if d == stream_dim:
+                return _stream_options(total[d], max(g.rows, g.cols), cap)
+            return _fold_options(total[d], side[d], cap)
+
+        m_cap = max_tile_m
+        n_cap = tile_n_folds * (side.get("N") or max(g.rows, g.cols)) if tile_n_folds else None
+        k_cap = tile_k_folds * (side.get("K") or max(g.rows, g.cols)) if tile_k_folds else None
+        ms, ns, ks = opts("M", m_cap), opts("N", n_cap), opts("K", k_cap)
+        counts = range(1, g.count + 1) if g.count <= 16 else sorted(
+            {1, 2, 4, 8, 16, g.count, g.count // 2, g.count // 4} - {0})
+        for arrays in counts:
+            for m in ms:
+                panels = sorted({m * (1 << i) for i in range(0, 16) if m * (1 << i) < p.M} | {p.M})
+                for n in ns:
+                    for k in ks:
+                        yield (gi, arrays, m, n, k, "N", 0)
+                        yield (gi, arrays, m, n, k, "S", 0)
+                        for mp in panels:
+                            if mp >= m:
+                                yield (gi, arrays, m, n, k, "M", mp)
+
+
+#: Candidates within this fraction of the best objective value count as tied; the other metric
+#: (energy for the latency objective, latency for energy) breaks the tie.
+TIE_TOLERANCE = 0.005
+
+
+def rank_key(objective: str, est: GemmEstimate, c: GemmCandidate) -> tuple[float, ...]:
+    """Sort key: the objective, the other metric (the tie-break within :data:`TIE_TOLERANCE`),
+    then fewer tiles, bigger tiles, and the candidate itself (deterministic)."""
+    lat, en = float(est.cycles), est.energy_pj
+    if objective == "energy":
+        head: tuple[float, ...] = (round(en, 3), lat)
+    elif objective == "edp":
+        head = (round(en * lat, 3), lat)
+    else:
+        head = (lat, round(en, 3))
+    return (*head, est.tiles, -c.m * c.n * c.k, c.arrays, c.group, c.m, c.n, c.k, "NMS".index(c.order), c.mp)
+
+
+def machine_digest(mach: Machine) -> str:
+    blob = json.dumps(asdict(mach), sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+_CACHE: OrderedDict[tuple[object, ...], SearchResult] = OrderedDict()
+_CACHE_SIZE = 4096
+_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    with _lock:
+        _CACHE.clear()
+
+
+def _comp_total(df: str, M: int, N: int, K: int, m: np.ndarray, n: np.ndarray, k: np.ndarray,
+                R: int, C: int) -> np.ndarray:
+    """Vectorised total compute cycles of one batch item (all output tiles, K tiles chained as in
+    :func:`accelsim.model.systolic.chained_tile_cycles`)."""
+    m = np.minimum(m, M)
+    n = np.minimum(n, N)
+    k = np.minimum(k, K)
+    mt, nt, kt = -(-M // m), -(-N // n), -(-K // k)
+    m_last, n_last, k_last = M - (mt - 1) * m, N - (nt - 1) * n, K - (kt - 1) * k
+    skew = R + C - 2
+    total = np.zeros(m.shape, dtype=np.float64)
+    for msz, mc in ((m, mt - 1), (m_last, np.ones_like(mt))):
+        for nsz, nc in ((n, nt - 1), (n_last, np.ones_like(nt))):
+            if df == "os":
+                f = -(-msz // R) * -(-nsz // C)
+
+                def pip(kk: np.ndarray) -> np.ndarray:
+                    return (f - 1) * np.maximum(kk, R) + kk + skew
+
+                comp = (kt - 1) * pip(k) + pip(k_last)
+            else:
+                T, cols = (msz, nsz) if df == "ws" else (nsz, msz)
+                fc = -(-cols // C)
+                F = fc * ((kt - 1) * (-(-k // R)) + (-(-k_last // R)))
+                comp = R + (F - 1) * np.maximum(T, R) + T + skew
+            total += mc * nc * comp
+    return total
+
+
+def _bounded_pool(p: GemmProblem, mach: Machine, cands: list[tuple[int, int, int, int, int, str, int]],
+                  objective: str) -> list[tuple[float, GemmCandidate]]:
+    """Every candidate whose buffers fit, with a lower bound on its objective (vectorised
+    :func:`accelsim.model.gemm_cost.fits` and :func:`~accelsim.model.gemm_cost.lower_bound`)."""
+    if not cands:
+        return []
+    e, acc = p.elem, p.acc
+    cols = list(zip(*cands))
+    grp = np.array(cols[0])
+    arr = np.array(cols[1], dtype=np.int64)
+    m = np.array(cols[2], dtype=np.int64)
+    n = np.array(cols[3], dtype=np.int64)
+    k = np.array(cols[4], dtype=np.int64)
+    mp = np.maximum(1, np.array(cols[6], dtype=np.int64))
+    order = np.array(["NMS".index(o) for o in cols[5]])
+    isM = order == 1
+    isN = order == 0
+    # footprint (see gemm_cost.footprint)
+    if p.a_on_chip:
+        a_need = np.zeros_like(m)
+    else:
+        panels = -(-p.M // mp)
+        a_need = np.where(isM, mp * p.K * e * np.where(panels * p.batch > arr, 2, 1), 2 * m * k * e)
+    if p.b_on_chip or p.b_rom:
+        b_need = np.zeros_like(m)
+    else:
+        b_need = np.where(isN | (isM & (mp > m)), 2 * p.K * n * e, 2 * k * n * e)
+    acc_need = 2 * m * n * acc
+    out_need = np.zeros_like(m) if p.out_on_chip else 2 * m * n * e
+    ok = np.ones(len(cands), dtype=bool)
+    need: dict[str, np.ndarray] = {}
+    for role, v in (("inputs", a_need), ("weights", b_need), ("accumulators", acc_need), ("outputs", out_need)):
+        part = mach.role_part[role]
+        need[part] = need.get(part, 0) + v * arr
+    for part, v in need.items():
+        ok &= v <= mach.tile_bytes.get(part, 0)
+    # lower bound (see gemm_cost.lower_bound)
+    comp = np.zeros(len(cands), dtype=np.float64)
+    for gi, g in enumerate(mach.groups):
+        sel = grp == gi
+        if sel.any():
+            comp[sel] = _comp_total(g.dataflow, p.M, p.N, p.K, m[sel], n[sel], k[sel], g.rows, g.cols)
+    comp *= p.batch
+    mt = -(-p.M // np.minimum(m, p.M))
+    nt = -(-p.N // np.minimum(n, p.N))
+    kt = -(-p.K // np.minimum(k, p.K))
+    a_tot = 0 if p.a_on_chip else p.a_dram_bytes
+    b_tot = 0 if (p.b_on_chip or p.b_rom) else p.batch * p.K * p.N * e
+    out = 0 if p.out_on_chip else p.batch * p.M * p.N * e
+    traffic = np.where(isN, a_tot * nt + b_tot, np.where(isM, a_tot + b_tot * (-(-p.M // mp)), a_tot * nt + b_tot * mt)) + out
+    tiles = p.batch * mt * nt * kt
+    cyc = np.maximum(np.maximum(comp / arr, traffic / mach.dram_bpc), tiles * mach.issue_cycles)
+    mac_pj = np.array([mach.groups[g].mac_pj for g in range(len(mach.groups))])[grp]
+    energy = p.macs * mac_pj + traffic * mach.dram_pj_per_byte + mach.static_w * cyc / mach.clock_hz * 1e12
+    lb = energy if objective == "energy" else (cyc * energy if objective == "edp" else cyc)
+    idx = np.flatnonzero(ok)
+    return [(float(lb[i]), GemmCandidate(*cands[i])) for i in idx]
+
+
+def search_gemm(
+    p: GemmProblem,
+    mach: Machine,
+    *,
+    objective: str = "latency",
+    digest: str | None = None,
+    max_tile_m: int | None = None,
+    tile_n_folds: int | None = None,
+    tile_k_folds: int | None = None,
+    keep: int = 5,
+) -> SearchResult:
+    """The best mapping of ``p`` on ``mach`` by ``objective``; raises :class:`MappingError` when no
+    mapping fits the SRAM (even a single fold)."""
+    key = (p.key(), digest or machine_digest(mach), objective, max_tile_m, tile_n_folds, tile_k_folds, keep)
+    with _lock:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    cands = list(_candidate_tuples(p, mach, max_tile_m=max_tile_m, tile_n_folds=tile_n_folds, tile_k_folds=tile_k_folds))
+    space = len(cands)
+    pool = _bounded_pool(p, mach, cands, objective)
+    # Branch and bound: evaluate in order of the lower bound; stop once the bound exceeds both
+    # the keep-th best objective value found and the tie window above the best (so the winner
+    # and the top `keep` are exact).
+    pool.sort(key=lambda x: x[0])  # stable: ties keep the deterministic enumeration order
+    feasible: list[tuple[tuple[float, ...], GemmCandidate, GemmEstimate]] = []
+    evaluated = 0
+    for lb, c in pool:
+        if len(feasible) >= keep:
+            limit = max(feasible[keep - 1][0][0], feasible[0][0][0] * (1 + TIE_TOLERANCE))
+            if lb > limit:
+                break
+        est = estimate_gemm(p, c, mach)
+        evaluated += 1
+        bisect.insort(feasible, (rank_key(objective, est, c), c, est), key=lambda x: x[0])
+    if feasible:
+        # Within TIE_TOLERANCE of the best objective value, the secondary metric decides.
+        best = feasible[0][0][0]
+        window = [f for f in feasible if f[0][0] <= best * (1 + TIE_TOLERANCE)]
+        window.sort(key=lambda f: (f[0][1], *f[0][2:]))
+        rest = [f for f in feasible if f[0][0] > best * (1 + TIE_TOLERANCE)]
+        feasible = window + rest
+    if not feasible:
+        g = mach.groups[0]
+        raise MappingError(
+            f"a {p.batch}x{p.M}x{p.N}x{p.K} GEMM has no mapping whose tile buffers fit the SRAM "
+            f"(even one {g.rows}x{g.cols} fold; tile-buffer bytes per partition: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(mach.tile_bytes.items())) + ")"
+        )
+    ranked = tuple((c, e) for _, c, e in feasible[:keep])
+    res = SearchResult(ranked[0][0], ranked[0][1], ranked, space, len(pool), evaluated)
+    with _lock:
+        _CACHE[key] = res
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return res
