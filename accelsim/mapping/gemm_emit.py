@@ -45,13 +45,12 @@ def emit_gemm_tiles(
     msplit = _sizes(p.M, c.m)
     nsplit = _sizes(p.N, c.n)
     ksplit = _sizes(p.K, c.k)
-    klist = [ks for _, ks in ksplit]
-    chain: dict[tuple[int, int], list[int]] = {}
+    phases: dict[tuple[int, int, int], tuple[int, int, int, int]] = {}
 
-    def kcycles(m: int, n: int) -> list[int]:
-        v = chain.get((m, n))
+    def phase(m: int, n: int, k: int) -> tuple[int, int, int, int]:
+        v = phases.get((m, n, k))
         if v is None:
-            v = chain[(m, n)] = systolic.chained_tile_cycles(df, m, n, klist, R, C)  # type: ignore[arg-type]
+            v = phases[(m, n, k)] = systolic.tile_phases(df, m, n, k, R, C)  # type: ignore[arg-type]
         return v
 
     a_total = p.a_dram_bytes
@@ -66,7 +65,6 @@ def emit_gemm_tiles(
         seq: list[Tile] = []
 
         def tile(bi: int, mo: int, ms: int, no: int, ns: int, load_a: bool, load_b: bool) -> None:
-            cyc = kcycles(ms, ns)
             bp = ops.banks
             res_part, res_rng = bp.resident()
             acc_part, acc_rng = bp.slot("accumulators", ai, 0, c.arrays)
@@ -120,10 +118,12 @@ def emit_gemm_tiles(
                     else:
                         sram.append(SramAccess(out_part, ms * ns * e, True, out_rng))
                         stores.append(Transfer(ops.out, ms * ns * e, out_part, "store", out_rng))
-                seq.append(Tile(id=-1, op=op_index, unit=inst, compute_cycles=cyc[kj], slot=slot,
+                fill, body, drain, stream = phase(ms, ns, ks)
+                seq.append(Tile(id=-1, op=op_index, unit=inst, compute_cycles=fill + body + drain, slot=slot,
                                 loads=tuple(loads), stores=tuple(stores), sram=tuple(sram),
                                 macs=ms * ns * ks, dims=(ms, ns, ks), offsets=(bi, mo, no, ko),
-                                rom_read_bytes=rom))
+                                rom_read_bytes=rom, fill_cycles=fill, drain_cycles=drain,
+                                stream_cycles=stream))
 
         for ui in range(lo, hi):
             u = units[ui]

@@ -35,37 +35,23 @@ from accelsim.mapping.gemm_emit import GemmOperands, emit_gemm_tiles
 from accelsim.mapping.banks import bank_plan
 from accelsim.mapping.machine import build_machine
 from accelsim.mapping.program import MappedOp, Program, SramAccess, Tile, TimingMode, Transfer
-from accelsim.mapping.search import machine_digest, search_gemm
+from accelsim.mapping.search import machine_digest, search_gemm, simulate_candidate
 from accelsim.mapping.tiling import split_range
 from accelsim.model import systolic
 from accelsim.model.gemm_cost import GemmProblem
 from accelsim.model.vector import vector_cycles
 from accelsim.workload.gemm import gemm_view
 from accelsim.workload.ir import DTYPE_BYTES, Graph, Op
+from accelsim.workload.opset import OPSET, VIEW_OPS
 from accelsim.workload.ports import parse_port
 
-FREE_VIEWS = frozenset(
-    {
-        "view", "reshape", "_unsafe_view", "unsqueeze", "squeeze", "flatten", "expand",
-        "slice", "select", "split", "split_with_sizes", "getitem", "alias", "detach",
-        "unflatten", "lift_fresh_copy", "_reshape_alias", "unbind", "chunk", "narrow",
-        "expand_as", "view_as",
-    }
-)
-REORDER_VIEWS = frozenset({"permute", "transpose", "t", "contiguous", "clone", "_to_copy", "copy"})
+# Derived from the op registry (accelsim/workload/opset.py), kept as names for existing callers.
+FREE_VIEWS = frozenset(v for v, how in VIEW_OPS.items() if how == "free")
+REORDER_VIEWS = frozenset(v for v, how in VIEW_OPS.items() if how == "reorder")
 
-#: IR kind -> vector-unit cost kind.
-VECTOR_KINDS: dict[str, str] = {
-    "add": "add", "sub": "add", "mul": "mul", "div": "div", "neg": "add", "relu": "relu",
-    "gelu": "gelu", "exp": "exp", "tanh": "exp", "sigmoid": "exp", "sqrt": "rsqrt",
-    "rsqrt": "rsqrt", "pow": "mul", "clamp": "compare", "where": "compare",
-    "masked_fill": "compare", "compare": "compare", "logical": "compare", "cast": "copy",
-    "softmax": "softmax", "layer_norm": "layer_norm", "reduce": "reduce", "topk": "topk",
-    "embedding": "gather", "gather": "gather", "scatter": "gather", "copy": "copy",
-    "sign": "compare", "abs": "compare", "heaviside": "compare", "maximum": "compare",
-    "minimum": "compare",
-}
-GEMM_KINDS = ("linear", "matmul", "conv2d", "sdpa")
+#: IR kind -> vector-unit cost kind (the opset's cost class of every vector-unit kind).
+VECTOR_KINDS: dict[str, str] = {k: d.cost for k, d in OPSET.items() if d.unit == "vector"}
+GEMM_KINDS = ("linear", "matmul", "conv2d", "conv1d", "sdpa", "attention")
 SUPPORTED = sorted(set(VECTOR_KINDS) | set(GEMM_KINDS) | {"view", "const"})
 
 
@@ -261,6 +247,10 @@ class Mapper:
             return
         if k in ("linear", "matmul", "conv2d"):
             self.map_gemm(op)
+        elif k in ("sdpa", "attention") and (self.opts.fuse_attention or k == "attention"):
+            from accelsim.mapping.attention import map_attention
+
+            map_attention(self, op)
         elif k == "sdpa":
             self.map_sdpa(op)
         elif k in VECTOR_KINDS or k == "view":
@@ -371,7 +361,9 @@ class Mapper:
         )
         o = self.opts
         res = search_gemm(prob, self.machine, objective=o.objective, digest=self.digest,
-                          max_tile_m=o.max_tile_m, tile_n_folds=o.tile_n_folds, tile_k_folds=o.tile_k_folds)
+                          max_tile_m=o.max_tile_m, tile_n_folds=o.tile_n_folds, tile_k_folds=o.tile_k_folds,
+                          verify=lambda c: simulate_candidate(prob, c, self.machine, self.arch, self.banks),
+                          verify_top=o.verify_top, verify_max_tiles=o.verify_max_tiles)
         cand, est = res.best, res.estimate
         operands = GemmOperands(a=a, b=b, out=out, banks=self.banks)
         for t in emit_gemm_tiles(prob, cand, self.machine, operands, idx, self.slot):
@@ -391,6 +383,8 @@ class Mapper:
             "footprint_bytes": dict(sorted(est.footprint.items())),
             "candidates": res.space,
             "feasible": res.feasible,
+            "evaluated": res.evaluated,
+            "simulated_candidates": [{"mapping": c.label(), "cycles": cyc} for c, cyc in res.verified],
         }
         self.add_op(name=name, ir_op=ir_op, kind=kind, module=module, unit="array", deps=deps,
                     tiles=(first, len(self.tiles)), macs=macs, gemm=(batch, M, N, K),
@@ -447,32 +441,38 @@ class Mapper:
 
     # ------------------------------------------------------------------ vector
     def map_vector(self, op: Op) -> None:
+        """A vector-unit op: its element-ops per cost class from the op registry
+        (:func:`accelsim.workload.opset.vector_work`; a fused chain sums its sub-ops)."""
+        from accelsim.workload.opset import vector_work
+
         T = self.g.tensors
-        vkind = VECTOR_KINDS.get(op.kind, "copy")
-        if op.kind == "view":
-            vkind = "copy"
         outs = [o for o in op.outputs]
         for o in outs:
             self._place(o)
         ins: list[tuple[str, int, bool]] = []
-        if op.kind == "embedding":
-            w, ix = op.inputs[0], op.inputs[1]
-            rows = T[ix].numel
-            d = T[w].shape[-1]
-            ins.append((w, rows * d * self.elem, self.on_chip(w) or self.in_rom(op, w)))
-            ins.append((ix, self.tbytes(ix), self.on_chip(ix)))
-            elems = rows * d
+        if op.kind in ("embedding", "embedding_bag", "index_select", "gather", "index"):
+            # the DMA gathers only the rows the op reads, not the whole table
+            src = op.inputs[0]
+            rows_bytes = min(self.tbytes(src), sum(self.tbytes(o) for o in outs))
+            ins.append((src, rows_bytes, self.on_chip(src) or self.in_rom(op, src)))
+            for t in op.inputs[1:]:
+                ins.append((t, self.tbytes(t), self.on_chip(t)))
         else:
             for t in op.inputs:
                 ins.append((t, self.tbytes(t), self.on_chip(t) or self.in_rom(op, t)))
-            elems = max([T[o].numel for o in outs] + [T[t].numel for t in op.inputs if T[t].kind != "weight"] or [1])
-            if op.kind in ("reduce", "topk", "layer_norm", "softmax"):
-                elems = max(T[t].numel for t in op.inputs[:1]) if op.inputs else elems
+        if op.kind == "view":
+            work = {"copy": sum(T[o].numel for o in outs)}
+        else:
+            work = vector_work(op, self.g)
+        # tiles split the op's outputs (elementwise) or its first input (reductions)
+        elems = max([T[o].numel for o in outs] + ([T[op.inputs[0]].numel] if op.inputs else []) or [1])
+        vkind = max(work, key=lambda k: (work[k] * self.arch.vector.cost(k), k)) if work else "copy"
         out_b = sum(self.tbytes(o) for o in outs)
         out_res = all(self.root(o) in self.resident for o in outs)
         idx = self.emit_vector(name=op.name, ir_op=op.name, kind=op.kind, module=op.module,
                                deps=self.deps_of(op), vkind=vkind, elems=elems, in_bytes=ins,
-                               out_tensor=outs[0], out_bytes=out_b, out_res=out_res)
+                               out_tensor=outs[0], out_bytes=out_b, out_res=out_res,
+                               work=work if len(work) > 1 or sum(work.values()) != elems else None)
         for o in outs:
             self.producer[o] = (idx,)
 
@@ -523,6 +523,7 @@ class Mapper:
         out_tensor: str, out_bytes: int, out_res: bool,
         access: tuple[tuple[str, str, str, int], ...] = (),
         src_partition: str | None = None, dst_partition: str | None = None,
+        work: dict[str, int] | None = None,
     ) -> int:
         idx = len(self.ops)
         first = len(self.tiles)
@@ -569,20 +570,36 @@ class Mapper:
                 else:
                     sram.append(SramAccess(out_part, ob, True, out_rng))
                     stores.append(Transfer(out_tensor, ob, out_part, "store", out_rng))
-            cyc = vector_cycles(ne, vs.lanes, vs.cost(vkind), vs.pipeline_latency_cycles)
+            if work:
+                # a tile's share of every cost class's element-ops, each at its own cost
+                parts = tuple((k, n * frac_num // frac_den) for k, n in sorted(work.items()))
+                cyc = sum(-(-n // vs.lanes) * vs.cost(k) for k, n in parts if n) + vs.pipeline_latency_cycles
+                velems = sum(n for _, n in parts)
+            else:
+                parts = ()
+                cyc = vector_cycles(ne, vs.lanes, vs.cost(vkind), vs.pipeline_latency_cycles)
+                velems = ne
             acc_t = tuple((r, p, a, b * frac_num // frac_den) for r, p, a, b in access)
             self.tiles.append(Tile(id=len(self.tiles), op=idx, unit="vector", compute_cycles=cyc,
                                    access=acc_t,
                                    slot=slot, loads=tuple(loads), stores=tuple(stores),
                                    sram=tuple(sram), dims=(ne,), offsets=(lo,), vector_kind=vkind,
-                                   vector_elems=ne))
+                                   vector_elems=velems, vector_ops=parts))
         self.add_op(name=name, ir_op=ir_op, kind=kind, module=module, unit="vector", deps=deps,
                     tiles=(first, len(self.tiles)), note=f"{n_tiles} vector tiles ({vkind})")
         return idx
 
 
 def map_graph(graph: Graph, arch: ArchSpec, opts: MappingOptions | None = None) -> Program:
-    """Map ``graph`` onto ``arch``. Raises :class:`MappingError` naming any unmappable op."""
-    m = Mapper(graph, arch, opts or MappingOptions())
+    """Map ``graph`` onto ``arch``: the lowering passes (:mod:`accelsim.passes`: fused attention,
+    fused element-wise chains), then the residency plan, the per-op mapping search and the tiles.
+    The program keeps the lowered graph it was mapped from (``Program.graph``). Raises
+    :class:`MappingError` naming any unmappable op."""
+    from accelsim.passes import lower
+
+    opts = opts or MappingOptions()
+    if opts.mode != "scalesim":
+        graph = lower(graph, attention=opts.fuse_attention, elementwise=opts.fuse_elementwise)
+    m = Mapper(graph, arch, opts)
     prog = m.run()
-    return prog
+    return replace(prog, graph=graph)

@@ -60,9 +60,14 @@ class MappingOptions(BaseModel):
         True, description="fuse chains of element-wise ops into one vector-unit pass"
     )
     verify_top: Annotated[int, Field(ge=0, le=16)] = Field(
-        0,
-        description="simulate the best N candidates of each distinct GEMM in SimPy and keep the "
-        "fastest simulated (0: trust the cost model)",
+        3,
+        description="simulate the best N candidates (by the cost model) of each distinct small GEMM "
+        "in SimPy and keep the fastest simulated (0: trust the cost model)",
+    )
+    verify_max_tiles: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        512,
+        description="verify only GEMMs whose best candidate has at most this many tiles (small ops: "
+        "cheap to simulate, and where per-tile overheads make the cost model least accurate)",
     )
     sparse_decoder: bool = Field(
         False, description="TopK SAE decoder gathers only the active rows (see workloads)"

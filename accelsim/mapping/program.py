@@ -57,6 +57,10 @@ class Tile:
     access: tuple[tuple[str, str, str, int], ...] = ()  # residual (role, partition, read|write, bytes)
     rom_read_bytes: int = 0  # weight bytes read from on-chip ROM (hard-wired modules)
     after: tuple[int, ...] = ()  # tile ids (earlier in issue order) that must finish before this one computes
+    role: str = ""  # a fused op's part: "qk" | "softmax" | "pv" (attention), "" otherwise
+    fill_cycles: int = 0  # array tiles: leading preload a back-to-back predecessor can hide
+    drain_cycles: int = 0  # array tiles: trailing skew that runs off the unit (results leave the array)
+    stream_cycles: int = 0  # array tiles: streamed length of the last fold (hides the next tile's fill)
     vector_ops: tuple[tuple[str, int], ...] = ()  # fused vector tiles: (cost kind, element-ops) per part
 
 
@@ -90,6 +94,7 @@ class Program:
     notes: tuple[str, ...] = ()
     rom_bytes: int = 0  # weight bytes hard-wired in ROM
     rom_weights: tuple[str, ...] = ()
+    graph: Any = field(default=None, compare=False, repr=False)  # the (lowered) Graph it was mapped from
 
     @property
     def total_macs(self) -> int:

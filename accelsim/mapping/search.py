@@ -28,7 +28,7 @@ import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -55,6 +55,7 @@ class SearchResult:
     space: int  # candidates enumerated
     feasible: int  # candidates whose buffers fit
     evaluated: int = 0  # candidates fully costed (the rest were pruned by their lower bound)
+    verified: tuple[tuple[GemmCandidate, int], ...] = ()  # (candidate, simulated cycles) when checked in SimPy
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -187,18 +188,24 @@ def _comp_total(df: str, M: int, N: int, K: int, m: np.ndarray, n: np.ndarray, k
     total = np.zeros(m.shape, dtype=np.float64)
     for msz, mc in ((m, mt - 1), (m_last, np.ones_like(mt))):
         for nsz, nc in ((n, nt - 1), (n_last, np.ones_like(nt))):
+            # back-to-back tiles: body + the preload the previous fold cannot hide
+            # (accelsim.model.systolic.tile_phases)
             if df == "os":
                 f = -(-msz // R) * -(-nsz // C)
 
-                def pip(kk: np.ndarray) -> np.ndarray:
-                    return (f - 1) * np.maximum(kk, R) + kk + skew
+                def steady(kk: np.ndarray) -> np.ndarray:
+                    return (f - 1) * np.maximum(kk, R) + kk
 
-                comp = (kt - 1) * pip(k) + pip(k_last)
+                comp = (kt - 1) * steady(k) + steady(k_last)
             else:
                 T, cols = (msz, nsz) if df == "ws" else (nsz, msz)
                 fc = -(-cols // C)
-                F = fc * ((kt - 1) * (-(-k // R)) + (-(-k_last // R)))
-                comp = R + (F - 1) * np.maximum(T, R) + T + skew
+
+                def steady(kk: np.ndarray) -> np.ndarray:
+                    fk = fc * (-(-kk // R))
+                    return (fk - 1) * np.maximum(T, R) + T + np.maximum(0, R - T)
+
+                comp = (kt - 1) * steady(k) + steady(k_last)
             total += mc * nc * comp
     return total
 
@@ -272,10 +279,21 @@ def search_gemm(
     tile_n_folds: int | None = None,
     tile_k_folds: int | None = None,
     keep: int = 5,
+    verify: Callable[[GemmCandidate], int] | None = None,
+    verify_top: int = 0,
+    verify_max_tiles: int = 512,
 ) -> SearchResult:
     """The best mapping of ``p`` on ``mach`` by ``objective``; raises :class:`MappingError` when no
-    mapping fits the SRAM (even a single fold)."""
-    key = (p.key(), digest or machine_digest(mach), objective, max_tile_m, tile_n_folds, tile_k_folds, keep)
+    mapping fits the SRAM (even a single fold).
+
+    With ``verify`` (simulated cycles of a candidate) and ``verify_top`` > 0, the best
+    ``verify_top`` candidates by the cost model are simulated when the winner has at most
+    ``verify_max_tiles`` tiles (small ops, where fixed per-tile costs make the closed form least
+    accurate and a simulation is cheap); the fastest simulated wins (latency objective) and its
+    simulated cycles are recorded in ``SearchResult.verified``."""
+    keep = max(keep, verify_top)
+    key = (p.key(), digest or machine_digest(mach), objective, max_tile_m, tile_n_folds, tile_k_folds, keep,
+           verify_top if verify is not None else 0, verify_max_tiles)
     with _lock:
         hit = _CACHE.get(key)
         if hit is not None:
@@ -313,9 +331,56 @@ def search_gemm(
             + ", ".join(f"{k} {v}" for k, v in sorted(mach.tile_bytes.items())) + ")"
         )
     ranked = tuple((c, e) for _, c, e in feasible[:keep])
-    res = SearchResult(ranked[0][0], ranked[0][1], ranked, space, len(pool), evaluated)
+    verified: tuple[tuple[GemmCandidate, int], ...] = ()
+    if verify is not None and verify_top > 0 and ranked[0][1].tiles <= verify_max_tiles:
+        # The best `verify_top` distinct candidates (by estimate) for every array count: a
+        # mapping on n arrays costs the same on a machine with more arrays, so the set checked
+        # for n arrays is the same there, and adding arrays never loses a verified winner.
+        per_count: dict[tuple[int, int], list[tuple[GemmCandidate, GemmEstimate]]] = {}
+        done = {c: est for _, c, est in feasible}
+        by_key: dict[tuple[int, int], list[tuple[float, GemmCandidate]]] = {}
+        for lb, c in pool:  # pool is sorted by the lower bound
+            by_key.setdefault((c.group, c.arrays), []).append((lb, c))
+        for key_, lst_ in sorted(by_key.items()):
+            best_here: list[tuple[tuple[float, ...], GemmCandidate, GemmEstimate]] = []
+            seen: set[tuple[int, int, int]] = set()
+            for lb, c in lst_:
+                if len(best_here) >= verify_top and lb > best_here[verify_top - 1][0][0]:
+                    break
+                est = done.get(c) or estimate_gemm(p, c, mach)
+                sig = (est.cycles, est.dram_bytes, est.tiles)
+                if sig in seen:
+                    continue
+                seen.add(sig)
+                bisect.insort(best_here, (rank_key(objective, est, c), c, est), key=lambda x: x[0])
+            per_count[key_] = [(c, est) for _, c, est in best_here[:verify_top]]
+        top = [x for k in sorted(per_count) for x in per_count[k]]
+        sims = [verify(c) for c, _ in top]
+        verified = tuple((c, cyc) for (c, _), cyc in zip(top, sims))
+        if objective == "latency":
+            order = {id(c): i for i, (c, _) in enumerate(ranked)}
+            win = min(range(len(top)), key=lambda i: (sims[i], rank_key(objective, top[i][1], top[i][0])))
+            wc, we = top[win]
+            ranked = ((wc, we),) + tuple(x for x in ranked if x[0] != wc)
+            del order
+    res = SearchResult(ranked[0][0], ranked[0][1], ranked, space, len(pool), evaluated, verified)
     with _lock:
         _CACHE[key] = res
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return res
+
+
+def simulate_candidate(p: GemmProblem, c: GemmCandidate, mach: Machine, arch: object, banks: object) -> int:
+    """Simulated cycles (SimPy) of the GEMM ``p`` mapped as ``c`` on its own, as the mapper would
+    emit it (operands in DRAM or on chip as ``p`` says)."""
+    from accelsim.mapping.gemm_emit import GemmOperands, emit_gemm_tiles
+    from accelsim.mapping.program import MappedOp, Program, Tile
+    from accelsim.sim.engine import simulate
+
+    tiles = emit_gemm_tiles(p, c, mach, GemmOperands("a", "b", "out", banks), 0, {})  # type: ignore[arg-type]
+    tiles = [Tile(**{**t.__dict__, "id": i}) for i, t in enumerate(tiles)]
+    op = MappedOp(0, "gemm", "gemm", "matmul", "", "array", (), (0, len(tiles)), p.macs,
+                  (p.batch, p.M, p.N, p.K))
+    prog = Program(getattr(arch, "name", "arch"), "pipelined", (op,), tuple(tiles))
+    return simulate(prog, arch).total_cycles  # type: ignore[arg-type]

@@ -314,11 +314,27 @@ def estimate_gemm(
 
     klist = [kk for kk, cnt in kspan for _ in range(cnt)]
 
+    per_cmd: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
+
+    def cmds_of(m: int, n: int) -> tuple[list[int], list[int]]:
+        """Per K tile of one m x n output tile: cycles it holds its array when it follows the
+        previous tile back to back (its body plus the preload the previous fold cannot hide) and
+        after a gap (preload exposed); drains overlap the next tile
+        (:func:`accelsim.model.systolic.tile_phases`)."""
+        v = per_cmd.get((m, n))
+        if v is None:
+            b2b, alone = [], []
+            for kk in klist:
+                fill, body, drain, T = systolic.tile_phases(df, m, n, kk, R, C)  # type: ignore[arg-type]
+                b2b.append(body + max(0, fill - T))
+                alone.append(fill + body)
+            v = per_cmd[(m, n)] = (b2b, alone)
+        return v
+
     def csum(m: int, n: int) -> int:
-        """Compute cycles of one m x n output tile over its K tiles (chained on one array)."""
         v = ck.get((m, n))
         if v is None:
-            v = ck[(m, n)] = sum(systolic.chained_tile_cycles(df, m, n, klist, R, C))  # type: ignore[arg-type]
+            v = ck[(m, n)] = sum(cmds_of(m, n)[0])
         return v
 
     active = c.arrays
@@ -339,11 +355,13 @@ def estimate_gemm(
     panel_sizes = _Sizes(p.M, c.mp) if c.order == "M" else None
     n_st = 0 if out_on else 1
     in_bpc = _slot_bpc(mach, mach.role_part["inputs"], 2 * c.arrays)
+    q_per_array = mach.queue_depth / active  # sequencer entries each array can keep in flight
+    drain_k = float(g.rows + g.cols - 2)
 
-    def unit_groups(u: Unit) -> list[tuple[int, float, float, int, int, int, int]]:
+    def unit_groups(u: Unit) -> list[tuple[int, tuple[float, float], float, int, int, int, int]]:
         """(compute of one output tile over its K tiles, load bytes, store bytes, output tiles,
         load transfers per output tile) of each group of similar output tiles in ``u``."""
-        out: list[tuple[int, float, float, int, int, int, int]] = []
+        out: list[tuple[int, tuple[float, float], float, int, int, int, int]] = []
         if c.order in ("N", "S"):
             nsz = ns.size(u.ob)
             first = c.order == "N"
@@ -354,14 +372,14 @@ def estimate_gemm(
                 o_b = 0.0 if out_on else float(msz * nsz * e)
                 na, nb = (0 if a_on else kt), (0 if b_on else kt)
                 if first:  # order N: the unit's first M tile carries the B panel
-                    out.append((cc, a_b + b_b, o_b, 1, na + nb, msz, nsz))
+                    out.append((cc, (a_b, b_b), o_b, 1, na + nb, msz, nsz))
                     cnt -= 1
                     first = False
                     nb_rest = 0
                 else:
                     nb_rest = nb if c.order == "S" else 0
                 if cnt:
-                    out.append((cc, a_b + (b_b if c.order == "S" else 0.0), o_b, cnt, na + nb_rest, msz, nsz))
+                    out.append((cc, (a_b, b_b if c.order == "S" else 0.0), o_b, cnt, na + nb_rest, msz, nsz))
             return out
         assert panel_sizes is not None  # order M: N blocks [i0, i1) of panel ob, its M tiles inside
         pm = _Sizes(panel_sizes.size(u.ob), c.m)
@@ -379,13 +397,13 @@ def estimate_gemm(
                     o_b = 0.0 if out_on else float(msz * nsz * e)
                     if block:  # the K x n B block is loaded with the panel's first M tile
                         if first_m:
-                            out.append((cc, a_b + b_b, o_b, 1, na + nb, msz, nsz))
+                            out.append((cc, (a_b, b_b), o_b, 1, na + nb, msz, nsz))
                             mcnt -= 1
                             first_m = False
                         if mcnt:
-                            out.append((cc, a_b, o_b, mcnt, na, msz, nsz))
+                            out.append((cc, (a_b, 0.0), o_b, mcnt, na, msz, nsz))
                     else:
-                        out.append((cc, a_b + b_b, o_b, mcnt, na + nb, msz, nsz))
+                        out.append((cc, (a_b, b_b), o_b, mcnt, na + nb, msz, nsz))
                 first_n = False
         return out
 
@@ -404,12 +422,21 @@ def estimate_gemm(
         cmds = 0
         xfers = 0
         first_lb = -1.0
-        for cc, lb, sb, cnt, nl, ms_, ns_ in unit_groups(u):
-            c1 = max(cc, sram_cmds(ms_, ns_)) / kt
-            l1 = max((lb / kt) / bw_share, (lb / kt) / in_bpc) + (overhead if nl else 0.0)
+        for cc, (la, lbb), sb, cnt, nl, ms_, ns_ in unit_groups(u):
+            lb = la + lbb
+            sr = sram_cmds(ms_, ns_)
+            b2b, alone_ = cmds_of(ms_, ns_)
+            # a command's loads run concurrently: the slowest one (a small transfer reaches only
+            # the DRAM channels its bursts cover), or all of them at the array's bandwidth share
+            l1 = max((lb / kt) / bw_share, (lb / kt) / in_bpc,
+                     _xfer_cycles(la / kt, mach), _xfer_cycles(lbb / kt, mach)) + (overhead if nl else 0.0)
+            # more transfers in flight than DMA engines: they take turns
+            if (nl / kt) * active > mach.dma_engines:
+                l1 *= (nl / kt) * active / mach.dma_engines
             s1 = sb / bw_share + (overhead if n_st else 0.0)
-            # the K tiles of one output tile: only the last one stores
-            per_out = max(c1, (l1 + c1) / slots) * (kt - 1) + max(c1, (l1 + c1 + s1) / slots)
+            tail = [drain_k] * (kt - 1) + [drain_k + s1]
+            per_out = _period([max(a, b) for a, b in zip(b2b, sr)], [max(a, b) for a, b in zip(alone_, sr)],
+                              l1, 2, tail, math.inf)
             t += per_out * cnt
             comp += cc * cnt
             lbytes += lb * cnt
@@ -432,14 +459,23 @@ def estimate_gemm(
     transfers = sum(x[4] for x in costs)
     first_load = xfer(costs[0][5]) if costs and costs[0][5] > 0 else 0.0
     out_bytes = 0 if out_on else p.batch * p.M * p.N * e
+    f0, _, d0, _ = systolic.tile_phases(df, ms.step, ns.step, ks.step, R, C)  # type: ignore[arg-type]
+    worst_time += f0 + d0  # one preload before the first tile, one drain after the last
     last_store = xfer(ms.last * ns.last * e) if not out_on else 0.0
     dram_write = out_bytes
     total_bytes = dram_read + dram_write
     t_compute = first_load + worst_time + last_store
     t_dram = total_bytes / mach.dram_bpc + first_load + last_store
     t_issue = tiles * mach.issue_cycles
-    avg_xfer = (overhead + (total_bytes / max(1, transfers)) / (mach.dram_bpc / min(mach.dma_engines, max(1, active * 2))))
-    t_dma = transfers * avg_xfer / mach.dma_engines if transfers else 0.0
+    # Every transfer holds a DMA engine for its setup and the DRAM latency (a delay) and for its
+    # stream (queueing for DRAM bandwidth): the DMA pool is a closed queueing network, solved by
+    # mean-value analysis with as many customers as engines or transfers in flight.
+    if transfers:
+        avg = total_bytes / transfers
+        in_flight = min(mach.dma_engines, max(1, 3 * active))
+        t_dma = transfers / _mva_throughput(avg / mach.dram_bpc, overhead, in_flight)
+    else:
+        t_dma = 0.0
     terms = {"compute": t_compute, "dram": t_dram, "issue": t_issue, "dma": t_dma}
     bound = max(terms, key=lambda k: terms[k])
     cycles = int(math.ceil(max(terms.values())))
@@ -517,18 +553,81 @@ def _energy(p: GemmProblem, c: GemmCandidate, mach: Machine, g: ArrayGroup, ms: 
     return pj
 
 
-def _slot_bpc(mach: Machine, part: str, pieces: int) -> float:
-    """Bytes per cycle of one of ``pieces`` concurrent bank ranges of a partition's tile banks."""
-    from accelsim.mapping.banks import range_banks
+def _period(b2b: list[float], alone: list[float], load: float, slots: float,
+            tail: list[float] | None = None, queue: float = math.inf) -> float:
+    """Steady-state cycles of a repeating sequence of commands on one array.
 
+    A command needs one of ``slots`` double-buffer slots (held from its loads to the end of its
+    hold) and one of ``queue`` sequencer entries (held from issue to the end of its ``tail``:
+    drain and store); its loads take ``load`` cycles, it starts when they are done and the array
+    is free, and holds the array ``b2b[j]`` cycles when it starts the cycle the previous one ends
+    (the pipeline continues), else ``alone[j]``. The recurrence runs over three repetitions; the
+    last one is the period."""
+    k = len(b2b)
+    ns = max(1, int(slots))
+    nq = max(1, math.ceil(queue - 1e-9)) if math.isfinite(queue) else 0
+    tail = tail or [0.0] * k
+    free = [0.0] * ns
+    qfree = [0.0] * nq
+    prev_end = 0.0
+    ends = []
+    i = 0
+    for _rep in range(3):
+        for j in range(k):
+            t0 = free[i % ns]
+            if nq:
+                t0 = max(t0, qfree[i % nq])
+            ld = t0 + load
+            start = max(ld, prev_end)
+            hold = b2b[j] if start <= prev_end + 1e-9 and i > 0 else alone[j]
+            prev_end = start + hold
+            free[i % ns] = prev_end
+            if nq:
+                qfree[i % nq] = prev_end + tail[j]
+            i += 1
+        ends.append(prev_end)
+    return ends[2] - ends[1]
+
+
+def _mva_throughput(demand: float, delay: float, customers: int) -> float:
+    """Throughput (transfers per cycle) of ``customers`` transfers cycling through one queueing
+    station (DRAM, ``demand`` cycles each) and a delay (setup + latency, ``delay`` cycles):
+    exact mean-value analysis (Reiser and Lavenberg, JACM 1980)."""
+    q = 0.0
+    x = 0.0
+    for n in range(1, customers + 1):
+        r = demand * (1.0 + q)
+        x = n / (delay + r)
+        q = x * r
+    return max(x, 1e-12)
+
+
+def _xfer_cycles(nbytes: float, mach: Machine) -> float:
+    """DRAM cycles of one transfer on its own: striped over ``min(channels, bursts)`` channels."""
+    if nbytes <= 0:
+        return 0.0
+    ch = max(1, min(mach.dram_channels, -(-int(nbytes) // max(1, mach.max_burst))))
+    return nbytes / (ch * mach.dram_bpc / mach.dram_channels)
+
+
+def _slot_bpc(mach: Machine, part: str, pieces: int, active: int | None = None) -> float:
+    """Bytes per cycle one access gets from its bank range when a partition's tile banks are
+    split into ``pieces`` ranges of which ``active`` are in use at once (one computing slot per
+    array): a range's own banks when there are enough, else a fair share of the shared banks."""
+    if not mach.bank_bpc:
+        return math.inf
     ab = mach.part_banks.get(part, (1, 0))[0]
-    return max(1e-9, range_banks(ab, pieces) * mach.bank_bpc) if mach.bank_bpc else math.inf
+    if ab <= 0:
+        return 1e-9
+    if ab >= pieces:
+        return (ab // pieces) * mach.bank_bpc
+    return ab / pieces * mach.bank_bpc  # pieces share banks: assume all of them busy
 
 
 def _sram_model(p: GemmProblem, c: GemmCandidate, mach: Machine, g: ArrayGroup,
-                klist: list[int]) -> Callable[[int, int], float]:
-    """``f(m, n)``: cycles the SRAM needs to feed one ``m x n`` output tile's K tiles (per command:
-    the slowest bank range it touches, at that range's bandwidth; summed over the K tiles)."""
+                klist: list[int]) -> Callable[[int, int], list[float]]:
+    """``f(m, n)``: cycles the SRAM needs to feed each of one ``m x n`` output tile's K tiles (per
+    command: the slowest bank range it touches, at that range's bandwidth)."""
     rp = mach.role_part
     n = c.arrays
     e, acc = p.elem, p.acc
@@ -538,24 +637,24 @@ def _sram_model(p: GemmProblem, c: GemmCandidate, mach: Machine, g: ArrayGroup,
     res_banks = mach.part_banks.get(mach.resident_part, (0, 0))[1]
     res_bpc = (res_banks if res_banks else sum(mach.part_banks.get(mach.resident_part, (1, 0)))) * mach.bank_bpc / n
     bpc = {
-        ("slot", rp["inputs"]): _slot_bpc(mach, rp["inputs"], 2 * n),
-        ("slot", rp["weights"]): _slot_bpc(mach, rp["weights"], 2 * n),
-        ("slot", rp["outputs"]): _slot_bpc(mach, rp["outputs"], 2 * n),
-        ("acc", rp["accumulators"]): _slot_bpc(mach, rp["accumulators"], n),
+        ("slot", rp["inputs"]): _slot_bpc(mach, rp["inputs"], 2 * n, n),
+        ("slot", rp["weights"]): _slot_bpc(mach, rp["weights"], 2 * n, n),
+        ("slot", rp["outputs"]): _slot_bpc(mach, rp["outputs"], 2 * n, n),
+        ("acc", rp["accumulators"]): _slot_bpc(mach, rp["accumulators"], n, n),
         ("res", ""): res_bpc,
     }
     a_key = ("res", "") if p.a_on_chip else ("slot", rp["inputs"])
     b_key = ("res", "") if p.b_on_chip else ("slot", rp["weights"])
     o_key = ("res", "") if p.out_on_chip else ("slot", rp["outputs"])
     acc_key = ("acc", rp["accumulators"])
-    memo: dict[tuple[int, int], float] = {}
+    memo: dict[tuple[int, int], list[float]] = {}
     J = len(klist)
 
-    def f(m: int, nn: int) -> float:
+    def f(m: int, nn: int) -> list[float]:
         v = memo.get((m, nn))
         if v is not None:
             return v
-        tot = 0.0
+        tot: list[float] = []
         for j, ksz in enumerate(klist):
             wi, ww, wo = systolic.operand_words_fast(df, m, nn, ksz, R, C)
             by: dict[tuple[str, str], float] = {a_key: wi * e}
@@ -570,43 +669,8 @@ def _sram_model(p: GemmProblem, c: GemmCandidate, mach: Machine, g: ArrayGroup,
             by[acc_key] = by.get(acc_key, 0.0) + a_b
             if j == J - 1:
                 by[o_key] = by.get(o_key, 0.0) + m * nn * e
-            tot += max(b / bpc[k] for k, b in by.items())
+            tot.append(max(b / bpc[k] for k, b in by.items()))
         memo[(m, nn)] = tot
         return tot
 
     return f
-
-
-def lower_bound(p: GemmProblem, c: GemmCandidate, mach: Machine,
-                memo: dict[tuple[int, int, int, int], int] | None = None) -> tuple[float, float]:
-    """A cheap lower bound on ``(cycles, energy_pj)`` of ``estimate_gemm(p, c, mach)``: the
-    compute spread evenly over the arrays, the DRAM traffic at full bandwidth, the sequencer's
-    issue rate; energy of the MACs and the DRAM traffic plus static power over that time."""
-    g = mach.groups[c.group]
-    R, C, df = g.rows, g.cols, g.dataflow
-    e = p.elem
-    ms, ns, ks = _Sizes(p.M, c.m), _Sizes(p.N, c.n), _Sizes(p.K, c.k)
-    mkey = (c.group, c.m, c.n, c.k)
-    comp = memo.get(mkey) if memo is not None else None
-    if comp is None:
-        klist = [kk for kk, cnt in ks.span(0, ks.count) for _ in range(cnt)]
-        comp = 0
-        for msz, mc in ms.span(0, ms.count):
-            for nsz, nc in ns.span(0, ns.count):
-                comp += mc * nc * sum(systolic.chained_tile_cycles(df, msz, nsz, klist, R, C))  # type: ignore[arg-type]
-        comp *= p.batch
-        if memo is not None:
-            memo[mkey] = comp
-    a_tot = 0 if p.a_on_chip else p.a_dram_bytes
-    b_tot = 0 if (p.b_on_chip or p.b_rom) else p.batch * p.K * p.N * e
-    out = 0 if p.out_on_chip else p.batch * p.M * p.N * e
-    if c.order == "N":
-        traffic = a_tot * ns.count + b_tot + out
-    elif c.order == "S":
-        traffic = a_tot * ns.count + b_tot * ms.count + out
-    else:
-        traffic = a_tot + b_tot * _cdiv(p.M, c.mp) + out
-    tiles = p.batch * ms.count * ns.count * ks.count
-    cyc = max(comp / c.arrays, traffic / mach.dram_bpc, tiles * mach.issue_cycles)
-    energy = p.macs * g.mac_pj + traffic * mach.dram_pj_per_byte + mach.static_w * cyc / mach.clock_hz * 1e12
-    return cyc, energy

@@ -341,3 +341,27 @@ def operand_words_fast(dataflow: str, M: int, N: int, K: int, R: int, C: int) ->
         return fc * M * K, K * N, fr * M * N
     fc = -(-M // C)
     return M * K, fc * K * N, fr * M * N
+
+
+def tile_phases(dataflow: Dataflow, M: int, N: int, K: int, R: int, C: int) -> tuple[int, int, int, int]:
+    """``(fill, body, drain, stream)`` of one tile under the pipelined model, with
+    ``fill + body + drain == pipelined_cycles(...)``:
+
+    * ``fill``: the first fold's preload of the stationary operand (ws/is ``R``; os 0);
+    * ``body``: ``(n - 1) * max(T, R) + T`` (os: ``max(K, R)`` per fold switch);
+    * ``drain``: the skew ``R + C - 2`` until the last results leave the array;
+    * ``stream``: ``T``, the streamed length of the last fold.
+
+    When tiles run back to back on one array (the next one starts the cycle the previous one's
+    last fold has streamed in), the next tile's preload runs under the previous tile's last
+    fold (hiding ``min(fill, stream)`` cycles of it, double-buffered PE registers) and the
+    previous tile's drain runs under the next tile's folds: a stream of tiles pays the fill and
+    the drain once. The simulator's arrays apply this (:class:`accelsim.sim.systolic_array.SystolicArray`).
+    """
+    fr, fc = fold_counts(dataflow, M, N, K, R, C)
+    n = fr * fc
+    T = streamed_length(dataflow, M, N, K)
+    drain = R + C - 2
+    if dataflow == "os":
+        return 0, (n - 1) * max(T, R) + T, drain, T
+    return R, (n - 1) * max(T, R) + T, drain, T

@@ -437,6 +437,7 @@ class PieceRecord:
     full: list[np.ndarray] | None = None  # vector pieces: the op's result before storage rounding
     gemm: GemmRecord | None = None
     batch_range: tuple[int, int] = (0, 0)
+    valid: np.ndarray | None = None  # fused attention QK^T: the score entries the tiles computed
 
 
 class Observer(Protocol):
@@ -683,16 +684,20 @@ class Emulator:
                     self.problems.append(f"program op '{mop.name}' refers to unknown IR op '{mop.ir_op}'")
                     continue
                 try:
-                    rec = self._piece(mop, op)
+                    if mop.kind == "attention":
+                        recs = self._attention(mop, op)
+                    else:
+                        recs = [self._piece(mop, op)]
                 except MissingTensor as e:
-                    rec = PieceRecord(
+                    recs = [PieceRecord(
                         mop, op, "missing", [],
                         [f"input '{e.args[0]}' was never produced by the program (an op is missing or out of order)"],
-                    )
+                    )]
                 except (ValueError, IndexError, TypeError, RuntimeError) as e:  # a malformed program
-                    rec = PieceRecord(mop, op, "missing", [], [f"cannot execute this piece: {type(e).__name__}: {e}"])
+                    recs = [PieceRecord(mop, op, "missing", [], [f"cannot execute this piece: {type(e).__name__}: {e}"])]
                 if self.obs is not None:
-                    self.obs.piece(rec)
+                    for rec in recs:
+                        self.obs.piece(rec)
                 self.pieces_left[mop.ir_op] -= 1
                 if self.pieces_left[mop.ir_op] == 0:
                     self._op_done(op)
@@ -702,8 +707,9 @@ class Emulator:
         return {o: self.env[o] for o in self.g.outputs if o in self.env}
 
     def _op_done(self, op: Op) -> None:
-        if op.kind == "sdpa":
-            self._sdpa_finish(op)
+        if op.kind == "sdpa" and op.name in self.ctx and "written" in self.ctx[op.name]:
+            if self.ctx[op.name]["written"].any():
+                self._sdpa_finish(op)
         self.ctx.pop(op.name, None)
         self.done_ops.add(op.name)
         if self.obs is not None:
@@ -1000,6 +1006,174 @@ class Emulator:
         self.env.pop(pname, None)
         return PieceRecord(mop, op, "sdpa.av", [(out_name, val)], probs, gemm=g, batch_range=(b0, b1))
 
+    # -- fused attention (one MappedOp; tiles with roles qk / softmax / pv) -----------------------
+    def _attention_ctx(self, op: Op) -> dict[str, Any]:
+        if op.kind == "sdpa":
+            return self._sdpa_ctx(op)
+        hit = self.ctx.get(op.name)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        T = self.g.tensors
+        qn, kn, vn = op.inputs[:3]
+        layout = str(op.attrs.get("k_layout", "ds"))
+        vals = [self.get(n) for n in op.inputs]
+        *bq, L, D = T[qn].shape
+        kshape = T[kn].shape
+        S = kshape[-1] if layout == "ds" else kshape[-2]
+        Dv = T[vn].shape[-1]
+        BH = math.prod(bq) if bq else 1
+
+        def flat(x: np.ndarray, last: tuple[int, int]) -> np.ndarray:
+            return np.broadcast_to(x, (*bq, *last)).reshape(BH, *last)
+
+        def kflat(x: np.ndarray) -> np.ndarray:
+            x = np.broadcast_to(x, (*bq, *kshape[-2:]))
+            x = np.swapaxes(x, -1, -2) if layout == "ds" else x
+            return np.ascontiguousarray(x).reshape(BH, S, D)
+
+        c: dict[str, Any] = {"BH": BH, "L": L, "S": S, "D": D, "Dv": Dv, "bq": bq}
+        if isinstance(self.num, IntNumerics):
+            sq = self.num.plan.sdpa[op.name]
+            (q, _), (k, _), (v, _) = (self.num.operand(n, val) for n, val in zip(op.inputs[:3], vals[:3]))
+            mt = self.num.mm_dtype
+            c.update(mode="int", kchunk=self.num.kchunk, sq=sq, qmax=self.num.qmax, mm_dtype=mt,
+                     Q=flat(q, (L, D)).astype(mt), K=kflat(k).astype(mt), V=flat(v, (S, Dv)).astype(mt))
+            c["out_scale"] = sq.out_scale
+        else:
+            ops_ = [self.num.operand(n, self.kind(n), val) for n, val in zip(op.inputs[:3], vals[:3])]
+            mode = "fp16" if self.num.acc == "fp16" else "fp32"
+            c.update(mode=mode, kchunk=None, Q=flat(ops_[0], (L, D)), K=kflat(ops_[1]), V=flat(ops_[2], (S, Dv)))
+            c["out_scale"] = None
+        c["mask"] = None
+        c["extras"] = {n: to_torch(v.real()) for n, v in zip(op.inputs[3:], vals[3:])}
+        from accelsim.workload.opset import expand
+
+        qk, _, _ = attention_parts(op)
+        _, env = expand(op, [T[n] for n in op.inputs])
+        c["scores_shape"] = tuple(env[qk.outputs[0]].shape) if qk is not None else (*bq, L, S)
+        return self.ctx.setdefault(op.name, c)
+
+    def _attention(self, mop: MappedOp, op: Op) -> list[PieceRecord]:
+        """A fused attention op: its QK^T tiles fill the score blocks they cover, the softmax
+        tiles normalise whole query rows, the P.V tiles accumulate the output rows; reported as
+        QK^T, softmax and P.V pieces per head (the checks of the unfused pieces apply)."""
+        tiles = self.prog.tiles[mop.tiles[0]:mop.tiles[1]]
+        c = self._attention_ctx(op)
+        BH, L, S, D, Dv = c["BH"], c["L"], c["S"], c["D"], c["Dv"]
+        integer = c["mode"] == "int"
+        scores = np.zeros((BH, L, S), dtype=np.int64 if integer else np.float32)
+        valid = np.zeros((BH, L, S), dtype=bool)
+        rows_sm = np.zeros((BH, L), dtype=np.int64)
+        out = np.zeros((BH, L, Dv), dtype=np.int64 if integer else np.float32)
+        rows_pv = np.zeros((BH, L), dtype=np.int64)
+        probs: list[str] = []
+        pv_tiles = []
+        for t in tiles:
+            if t.role not in ("qk", "softmax", "pv") or len(t.offsets) < 2:
+                probs.append(f"tile {t.id}: not a fused-attention tile (role {t.role!r})")
+                continue
+            b, q0 = int(t.offsets[0]), int(t.offsets[1])
+            if not (0 <= b < BH and 0 <= q0 < L):
+                probs.append(f"tile {t.id}: head {b} / query row {q0} outside the {BH}x{L} attention")
+                continue
+            if t.role == "qk":
+                m, se = int(t.dims[0]), int(t.dims[1])
+                a = c["Q"][b, q0:q0 + m]
+                kk = c["K"][b, :se]
+                part = _exact_mm(a, kk.T, c["kchunk"]) if integer else np.matmul(a, kk.T)
+                if c["mode"] == "fp16":
+                    part = round_fp16(part)
+                scores[b, q0:q0 + m, :se] = part
+                valid[b, q0:q0 + m, :se] = True
+            elif t.role == "softmax":
+                m = int(t.dims[0])
+                rows_sm[b, q0:q0 + m] += 1
+            else:
+                pv_tiles.append(t)
+        # softmax of every row (rows are independent; causal / masked entries are never used)
+        if integer:
+            sq = c["sq"]
+            sc, ov = _wrap_count(scores)
+            scores_real = to_torch(dequant_np(sc, sq.score_scale))
+        else:
+            sc, ov = scores, 0
+            scores_real = to_torch(scores)
+        p = to_np(attention_probs(op, scores_real, c.get("extras", {}), D,
+                                  None if c.get("mask") is None else to_torch(np.ascontiguousarray(c["mask"])),
+                                  c.get("scores_shape")))
+        if self.num.vec != "fp32":
+            p = to_np(torch.from_numpy(p).to(_TORCH_FMT[self.num.vec]))
+        if integer:
+            pq = quantize_np(p, self.num.plan.p_scale, self.num.qmax)  # type: ignore[union-attr]
+            pa = pq.astype(c["mm_dtype"])
+        else:
+            pval = self.num.store(f"{op.name}.p", p.copy())
+            pa = pval.data
+        for t in pv_tiles:
+            b, q0 = int(t.offsets[0]), int(t.offsets[1])
+            m, se = int(t.dims[0]), int(t.dims[2])
+            if se < S and (pa[b, q0:q0 + m, se:] != 0).any():
+                probs.append(f"tile {t.id}: P.V over {se} keys drops non-zero probabilities")
+            part = _exact_mm(pa[b, q0:q0 + m, :se], c["V"][b, :se], c["kchunk"]) if integer else \
+                np.matmul(pa[b, q0:q0 + m, :se], c["V"][b, :se])
+            if c["mode"] == "fp16":
+                part = round_fp16(part)
+            out[b, q0:q0 + m] += part
+            rows_pv[b, q0:q0 + m] += 1
+        for what, cnt in (("softmax", rows_sm), ("P.V", rows_pv)):
+            if (cnt != 1).any():
+                miss, dup = int((cnt == 0).sum()), int((cnt > 1).sum())
+                probs.append(f"{what} tiles: {miss} query rows never computed, {dup} computed more than once")
+        need = np.zeros((BH, L, S), dtype=bool)
+        if op.attrs.get("is_causal") or False:
+            need |= ~_causal_drop(L, S).numpy()[None]
+        else:
+            need[:] = True
+        if (need & ~valid).any():
+            probs.append(f"QK^T tiles leave {int((need & ~valid).sum())} needed scores uncomputed")
+        # results
+        if integer:
+            sq = c["sq"]
+            acc, ov2 = _wrap_count(out)
+            if sq.out_stored == "q":
+                blk = requantize_np(acc, sq.m0, sq.shift, c["qmax"])
+            else:
+                blk = dequant_np(acc, sq.av_real)
+            oval = Val(blk.reshape(self.g.tensors[op.outputs[0]].shape), sq.out_scale)
+        else:
+            acc, ov2 = out, 0
+            oval = self.num.store(op.outputs[0], out.reshape(self.g.tensors[op.outputs[0]].shape).copy(), owned=True)
+        self.env[op.outputs[0]] = oval
+        flat_out = oval.data.reshape(BH, L, Dv)
+        recs: list[PieceRecord] = []
+        pname = f"{op.name}.p"
+        for b in range(BH):
+            gq = GemmRecord(1, L, S, D, lambda x: x, k_tiles=1)
+            if integer:
+                gq.acc = sc[b:b + 1]
+                qv = Val(sc[b:b + 1], c["sq"].score_scale)
+            else:
+                gq.A3, gq.B3 = c["Q"][b:b + 1], np.ascontiguousarray(c["K"][b:b + 1].transpose(0, 2, 1))
+                qv = Val(scores[b:b + 1])
+            gq.overflows = ov if b == 0 else 0
+            recs.append(PieceRecord(mop, op, "sdpa.qk", [(pname, qv)], probs if b == 0 else [], gemm=gq,
+                                    batch_range=(b, b + 1), valid=valid[b:b + 1]))
+            if integer:
+                pv_ = Val(pq[b:b + 1], self.num.plan.p_scale)  # type: ignore[union-attr]
+            else:
+                pv_ = Val(pa[b:b + 1], rounded=True)
+            recs.append(PieceRecord(mop, op, "sdpa.softmax", [(pname, pv_)], [], full=[p[b:b + 1]],
+                                    batch_range=(b, b + 1)))
+            ga = GemmRecord(1, L, Dv, S, lambda x: x, k_tiles=1)
+            if integer:
+                ga.acc = acc[b:b + 1]
+                ga.overflows = ov2 if b == 0 else 0
+            else:
+                ga.A3, ga.B3 = pa[b:b + 1], c["V"][b:b + 1]
+            recs.append(PieceRecord(mop, op, "sdpa.av", [(op.outputs[0], Val(flat_out[b:b + 1], oval.scale))], [],
+                                    gemm=ga, batch_range=(b, b + 1)))
+        return recs
+
     def _sdpa_finish(self, op: Op) -> None:
         c = self.ctx.get(op.name)
         if c is None:
@@ -1016,6 +1190,35 @@ class Emulator:
             self.problems.append(f"{op.where()}: P.V pieces " + "; ".join(msg))
         shape = self.g.tensors[op.outputs[0]].shape
         self.env[op.outputs[0]] = Val(c["out"].reshape(shape), c["out_scale"])
+
+
+def attention_parts(op: Op) -> tuple[Op | None, list[Op], Op | None]:
+    """An ``attention`` composite's (QK^T matmul, the ops from the scores to P, P.V matmul)."""
+    subs = [Op.from_dict(d) for d in op.attrs.get("sub_ops") or []]
+    if len(subs) < 3:
+        return None, [], None
+    return subs[0], subs[1:-1], subs[-1]
+
+
+def attention_probs(op: Op, scores: torch.Tensor, extras: Mapping[str, torch.Tensor], D: int,
+                    mask: torch.Tensor | None, scores_shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Probabilities from fp32 scores ``[BH, L, S]``: SDPA's scale / causal / mask / softmax, or an
+    ``attention`` composite's own ops between its two matmuls (run with torch on the scores laid
+    out in the composite's scores shape)."""
+    if op.kind == "sdpa":
+        return sdpa_softmax(scores, op.attrs, D, mask)
+    qk, mid, _ = attention_parts(op)
+    assert qk is not None
+    env: dict[str, torch.Tensor] = dict(extras)
+    # the scores tensor as the model had it ([..., L, S] before flattening the heads)
+    cur = qk.outputs[0]
+    env[cur] = scores.reshape(scores_shape) if scores_shape is not None else scores
+    for s in mid:
+        outs = run_op(s, [env[t] for t in s.inputs])
+        for n, v in zip(s.outputs, outs):
+            env[n] = v
+        cur = s.outputs[0]
+    return env[cur].reshape(scores.shape).to(torch.float32)
 
 
 def _qk_piece(prog: Program, mop: MappedOp) -> MappedOp | None:

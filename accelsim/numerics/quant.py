@@ -291,6 +291,8 @@ def max_reduction(graph: Graph) -> int:
             k = max(k, math.prod(T[op.inputs[1]].shape[1:]))
         elif op.kind == "sdpa":
             k = max(k, T[op.inputs[0]].shape[-1], T[op.inputs[1]].shape[-2])
+        elif op.kind == "attention":  # q [.., L, D], k^T [.., D, S] (or k [.., S, D])
+            k = max(k, T[op.inputs[0]].shape[-1], *T[op.inputs[1]].shape[-2:])
     return k
 
 
@@ -338,7 +340,7 @@ def build_plan(traced: Traced, precision: str, calib_max: Mapping[str, float]) -
     for op in g.ops:
         if op.kind in ("linear", "matmul", "conv2d"):
             plan.gemm[op.name] = _gemm_q(plan, op, g, params)
-        elif op.kind == "sdpa":
+        elif op.kind in ("sdpa", "attention"):
             out = op.outputs[0]
             st = stored.get(out, "f")
             s_out = scale[out] if st == "q" else None

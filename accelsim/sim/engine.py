@@ -78,10 +78,18 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
         yield procs[0] if len(procs) == 1 else env.all_of(procs)
         op_dram[tile.op] += sum(t.nbytes for t in transfers)
 
+    # tiles other tiles wait for (fused ops): one event each, fired when the tile finishes
+    awaited = {d for t in program.tiles for d in t.after}
+    tile_done = {d: env.event() for d in sorted(awaited)}
+
     def run_tile(tile: Tile, qreq: Any) -> Generator[Any, Any, None]:
         unit = units.get(tile.unit)
         if unit is None:
             raise SimError(f"tile {tile.id} targets unknown unit '{tile.unit}'")
+        for d in tile.after:  # its operands come from another tile of the same op
+            ev = tile_done[d]
+            if not ev.triggered:
+                yield ev
         with unit.buffer_slots.request() as slot:
             yield slot
             if tile.loads:
@@ -89,10 +97,17 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
             with unit.res.request() as ureq:
                 yield ureq
                 yield from unit.execute(tile)
+        # The operand buffers are free once the last fold has streamed in; the results drain
+        # into the accumulators / output buffer while the array takes the next tile.
+        if tile.drain_cycles:
+            stats.compute_intervals.append((int(env.now), int(env.now) + tile.drain_cycles))
+            yield env.timeout(tile.drain_cycles)
         if tile.stores:
             yield from move(tile, unit, tile.stores)
         seq.queue.release(qreq)
         seq.tile_finished(tile)
+        if tile.id in tile_done:
+            tile_done[tile.id].succeed()
 
     seqspec = arch.controller.sequencer
     policy = AccessPolicy(arch.residual) if arch.residual is not None else None

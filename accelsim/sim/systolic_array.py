@@ -24,6 +24,24 @@ class SystolicArray(ComputeUnit):
         # SCALE-Sim-style utilisation, weighted by each tile's ideal cycles.
         self._su_weighted = 0.0
         self._me_weighted = 0.0
+        self._stream_end = -1  # cycle the previous tile's last fold finished streaming in
+        self._last_stream = 0  # that fold's streamed length
+        self.hidden_fill_cycles = 0
+
+    def hold_cycles(self, tile: Tile, now: int) -> int:
+        """Pipeline continuation: a tile that starts the cycle the previous one's last fold has
+        streamed in preloads under that fold (hiding ``min(fill, stream)`` cycles); the drain
+        always runs off the unit (:func:`accelsim.model.systolic.tile_phases`)."""
+        hold = tile.compute_cycles - tile.drain_cycles
+        if tile.fill_cycles and now == self._stream_end:
+            hidden = min(tile.fill_cycles, self._last_stream)
+            self.hidden_fill_cycles += hidden
+            hold -= hidden
+        return hold
+
+    def after_execute(self, tile: Tile, end: int) -> None:
+        self._stream_end = end
+        self._last_stream = tile.stream_cycles
 
     @property
     def pes(self) -> int:

@@ -38,12 +38,20 @@ class ComputeUnit:
     def account(self, tile: Tile) -> None:  # per-kind counters (overridden)
         pass
 
+    def hold_cycles(self, tile: Tile, now: int) -> int:
+        """Cycles the unit is held by ``tile`` starting at ``now`` (overridden by arrays, whose
+        pipeline continues across back-to-back tiles)."""
+        return tile.compute_cycles
+
     def execute(self, tile: Tile) -> Generator[Any, Any, tuple[int, int]]:
-        """Compute ``tile`` now (the caller holds ``self.res``). Returns (start, end)."""
+        """Compute ``tile`` now (the caller holds ``self.res``). Returns (start, end) of the
+        time the unit is held; an array tile's drain (``tile.drain_cycles``) follows after
+        ``end``, off the unit (the caller waits for it before the tile's results are stored)."""
         env = self.env
         now = env.now
         wait = 0
-        need = tile.compute_cycles
+        ideal = self.hold_cycles(tile, now)
+        need = ideal
         # A tile's accesses to one region share its bandwidth: reserve them together.
         per_region: dict[tuple[str, tuple[int, int]], int] = {}
         for acc in tile.sram:
@@ -57,17 +65,21 @@ class ComputeUnit:
         dur = wait + need
         st = self.stats
         st.bank_conflict_cycles += wait
-        st.sram_bandwidth_cycles += need - tile.compute_cycles
+        st.sram_bandwidth_cycles += need - ideal
         if dur:
             start = now + wait
-            st.compute_intervals.append((start, start + tile.compute_cycles))
-            if dur > tile.compute_cycles:
+            st.compute_intervals.append((start, start + ideal))
+            if dur > ideal:
                 st.stall_intervals.append((now, now + wait))
-                st.stall_intervals.append((start + tile.compute_cycles, now + dur))
+                st.stall_intervals.append((start + ideal, now + dur))
             yield env.timeout(dur)
         self.busy_cycles += dur
-        self.ideal_cycles += tile.compute_cycles
+        self.ideal_cycles += ideal
+        self.after_execute(tile, now + dur)
         self.tiles += 1
         self.intervals.append((now, now + dur, tile.id))
         self.account(tile)
         return now, now + dur
+
+    def after_execute(self, tile: Tile, end: int) -> None:
+        pass

@@ -23,5 +23,6 @@ class VectorUnit(ComputeUnit):
 
     def account(self, tile: Tile) -> None:
         self.elements += tile.vector_elems
-        k = tile.vector_kind or "default"
-        self.ops_by_kind[k] = self.ops_by_kind.get(k, 0) + tile.vector_elems
+        parts = tile.vector_ops or ((tile.vector_kind or "default", tile.vector_elems),)
+        for k, n in parts:
+            self.ops_by_kind[k] = self.ops_by_kind.get(k, 0) + n
