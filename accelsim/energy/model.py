@@ -206,12 +206,13 @@ def estimate_energy(
     e_cmd = seq.command_energy_pj
     if e_cmd is None:
         e_cmd = table.sequencer_command_pj
+    e_byte = dma.byte_energy_pj if dma.byte_energy_pj is not None else table.dma_byte_pj
     per["dma.transfer"] = e_tr
-    per["dma.byte"] = table.dma_byte_pj
+    per["dma.byte"] = e_byte
     per["sequencer.command"] = e_cmd
     pj["controllers"] = (
         counts.dma_transfers * e_tr
-        + counts.dma_bytes * table.dma_byte_pj
+        + counts.dma_bytes * e_byte
         + counts.sequencer_commands * e_cmd
     )
 
@@ -311,7 +312,7 @@ def prices(arch: ArchSpec, table: TechTable | None = None) -> Prices:
         dram_pj_per_byte=8 * e_bit,
         static_w=static_w,
         dma_transfer_pj=dma.transfer_energy_pj if dma.transfer_energy_pj is not None else table.dma_transfer_pj,
-        dma_byte_pj=table.dma_byte_pj,
+        dma_byte_pj=dma.byte_energy_pj if dma.byte_energy_pj is not None else table.dma_byte_pj,
         command_pj=seq.command_energy_pj if seq.command_energy_pj is not None else table.sequencer_command_pj,
         vector_kind_pj=kinds,
     )

@@ -88,6 +88,40 @@ def _kv_group(m: Mapper, name: str, heads: int) -> int:
     return 1
 
 
+#: Attention mapping choices, by (shape, machine digest, vector unit, SRAM room): the layers of a
+#: transformer share one search.
+_CHOICE: dict[tuple[Any, ...], tuple[Any, int]] = {}
+
+
+def _choose(shape: AttnShape, av: AttentionView, mach: Any, vs: Any, vec_cap: int, res_free: int,
+            kv_buf: int, overhead: int, acc: int, e: int) -> tuple[Any, int]:
+    """The best (by estimated cycles, then fewer tiles, bigger blocks) fused-attention mapping."""
+    best: tuple[tuple[float, ...], AttnCandidate, Any] | None = None
+    tried = 0
+    bqs = sorted({min(av.L, b) for b in (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)} | {av.L})
+    for gi, grp in enumerate(mach.groups):
+        for n in range(1, grp.count + 1):
+            for bq in bqs:
+                for place in ("arrays", "vector"):
+                    if place == "vector" and (gi, n) != (0, 1):
+                        continue
+                    c = AttnCandidate(place, gi, n, bq)
+                    units_in_flight = 2 * (n if place == "arrays" else 1)
+                    need = units_in_flight * bq * av.S * (acc + e)
+                    if need > res_free and 2 * bq * av.S * (acc + e) > vec_cap:
+                        continue
+                    est = estimate_attention(
+                        shape, c, rows=grp.rows, cols=grp.cols, dataflow=grp.dataflow, lanes=vs.lanes,
+                        softmax_cost=vs.cost("softmax"), mac_cost=vs.cost("gather_mac"),
+                        vector_latency=vs.pipeline_latency_cycles, dram_bpc=mach.dram_bpc,
+                        dram_overhead=overhead, kv_buffer_bytes=kv_buf // max(1, n))
+                    tried += 1
+                    key = (float(est.cycles), float(est.units * 3), -bq, c.arrays)
+                    if best is None or key < best[0]:
+                        best = (key, c, est)
+    return best, tried
+
+
 def map_attention(m: Mapper, op: Op) -> None:
     if m.opts.mode == "scalesim":
         raise MappingError(f"{op.where()}: --compat scalesim models systolic GEMMs only; attention "
@@ -112,30 +146,15 @@ def map_attention(m: Mapper, op: Op) -> None:
     res_free = max(0, m.resident_budget - m.live)
     kv_buf = mach.tile_bytes.get(m.p_w, 0)
     overhead = mach.dma_setup + mach.dram_latency
-    best: tuple[tuple[float, ...], AttnCandidate, Any] | None = None
-    tried = 0
-    bqs = sorted({min(av.L, b) for b in (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)} | {av.L})
-    for gi, grp in enumerate(mach.groups):
-        for n in range(1, grp.count + 1):
-            for bq in bqs:
-                for place in ("arrays", "vector"):
-                    if place == "vector" and (gi, n) != (0, 1):
-                        continue
-                    c = AttnCandidate(place, gi, n, bq)
-                    units_in_flight = 2 * (n if place == "arrays" else 1)
-                    need = units_in_flight * bq * av.S * (acc + e)
-                    if need > res_free and 2 * bq * av.S * (acc + e) > vec_cap:
-                        continue
-                    est = estimate_attention(
-                        shape, c, rows=grp.rows, cols=grp.cols, dataflow=grp.dataflow, lanes=vs.lanes,
-                        softmax_cost=vs.cost("softmax"), mac_cost=vs.cost("gather_mac"),
-                        vector_latency=vs.pipeline_latency_cycles, dram_bpc=mach.dram_bpc,
-                        dram_overhead=overhead, kv_buffer_bytes=kv_buf // max(1, n))
-                    tried += 1
-                    units_n = est.units * 3
-                    key = (float(est.cycles), float(units_n), -bq, c.arrays)
-                    if best is None or key < best[0]:
-                        best = (key, c, est)
+    key = (shape, m.digest, vs.lanes, vs.cost("softmax"), vs.cost("gather_mac"), vs.pipeline_latency_cycles,
+           vec_cap, res_free, kv_buf, av.L)
+    hit = _CHOICE.get(key)
+    if hit is None:
+        hit = _choose(shape, av, mach, vs, vec_cap, res_free, kv_buf, overhead, acc, e)
+        if len(_CHOICE) > 4096:
+            _CHOICE.clear()
+        _CHOICE[key] = hit
+    best, tried = hit
     if best is None:
         raise MappingError(
             f"{op.where()}: attention with {av.S} keys: not even one query row's scores "

@@ -48,13 +48,17 @@ class PartitionBanks:
     def resident_bytes(self) -> int:
         return (self.resident[1] - self.resident[0]) * self.bank_bytes
 
+    vector_user: bool = True  # holds inputs or outputs (the roles the vector unit reads / writes)
+
     @property
     def array_bytes(self) -> int:
         n = (self.arrays[1] - self.arrays[0]) * self.bank_bytes
-        return int(n * (1 - VECTOR_SHARE)) if self.vector_shared else n
+        return int(n * (1 - VECTOR_SHARE)) if (self.vector_shared and self.vector_user) else n
 
     @property
     def vector_bytes(self) -> int:
+        if not self.vector_user:
+            return 0
         if self.vector_shared:
             return int((self.arrays[1] - self.arrays[0]) * self.bank_bytes * VECTOR_SHARE)
         return (self.vector[1] - self.vector[0]) * self.bank_bytes
@@ -142,11 +146,12 @@ def bank_plan(arch: ArchSpec, resident_fraction: float) -> BankPlan:
         r = max(0, r)
         t = nb - r
         v = 0
-        if ("inputs" in p.holds or "outputs" in p.holds) and t >= 4:
+        user = "inputs" in p.holds or "outputs" in p.holds
+        if user and t >= 4:
             v = max(1, int(t * VECTOR_SHARE))
         arrays = (r, nb - v)
         vector = (nb - v, nb) if v else arrays
-        parts[name] = PartitionBanks(name, nb, sram.bank_size_bytes, bpc, (0, r), arrays, vector, v == 0)
+        parts[name] = PartitionBanks(name, nb, sram.bank_size_bytes, bpc, (0, r), arrays, vector, v == 0, user)
     role_part = {r: sram.partition_for(r) for r in ROLES}  # type: ignore[arg-type]
     res_part = next((n for n, p in sram.partitions.items() if "outputs" in p.holds), role_part["outputs"])
     return BankPlan(parts, role_part, res_part)

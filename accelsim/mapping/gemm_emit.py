@@ -36,9 +36,11 @@ def emit_gemm_tiles(
     ops: GemmOperands,
     op_index: int,
     slot_of: dict[str, int],
+    first_id: int = 0,
 ) -> list[Tile]:
     """The tiles of the mapping, in issue order (round robin over the arrays, each array's own
-    tiles in loop order). ``slot_of`` holds each unit's next double-buffer slot (updated)."""
+    tiles in loop order), numbered from ``first_id``. ``slot_of`` holds each unit's next
+    double-buffer slot (updated)."""
     g = mach.groups[c.group]
     R, C, df = g.rows, g.cols, g.dataflow
     e, acc = p.elem, p.acc
@@ -50,7 +52,7 @@ def emit_gemm_tiles(
     def phase(m: int, n: int, k: int) -> tuple[int, int, int, int]:
         v = phases.get((m, n, k))
         if v is None:
-            v = phases[(m, n, k)] = systolic.tile_phases(df, m, n, k, R, C)  # type: ignore[arg-type]
+            v = phases[(m, n, k)] = systolic.tile_phases_fast(df, m, n, k, R, C)
         return v
 
     a_total = p.a_dram_bytes
@@ -58,26 +60,28 @@ def emit_gemm_tiles(
     b_ondie = p.b_on_chip or p.b_rom
     units, outer, inner = units_of(p, c)
     chunks = deal(len(units), c.arrays)
-    per_array: list[list[Tile]] = []
+    per_array: list[list[dict]] = []  # type: ignore[type-arg]
+    bp = ops.banks
+    res_part, res_rng = bp.resident()
+    ranges = {(ai, sl): (bp.slot("inputs", ai, sl, c.arrays), bp.slot("weights", ai, sl, c.arrays),
+                         bp.slot("outputs", ai, sl, c.arrays))
+              for ai in range(c.arrays) for sl in (0, 1)}
 
     for ai, (lo, hi) in enumerate(chunks):
         inst = g.instances[ai]
-        seq: list[Tile] = []
+        seq: list[dict] = []  # type: ignore[type-arg]
+        acc_part, acc_rng = bp.slot("accumulators", ai, 0, c.arrays)
 
         def tile(bi: int, mo: int, ms: int, no: int, ns: int, load_a: bool, load_b: bool) -> None:
-            bp = ops.banks
-            res_part, res_rng = bp.resident()
-            acc_part, acc_rng = bp.slot("accumulators", ai, 0, c.arrays)
             for kj, (ko, ks) in enumerate(ksplit):
                 s = slot_of.get(inst, 0)
                 slot_of[inst] = s + 1
                 slot = s % 2
-                in_part, in_rng = bp.slot("inputs", ai, slot, c.arrays)
-                w_part, w_rng = bp.slot("weights", ai, slot, c.arrays)
-                out_part, out_rng = bp.slot("outputs", ai, slot, c.arrays)
+                (in_part, in_rng), (w_part, w_rng), (out_part, out_rng) = ranges[(ai, slot)]
                 loads: list[Transfer] = []
                 sram: list[SramAccess] = []
-                words = systolic.sram_operand_words(df, ms, ns, ks, R, C)  # type: ignore[arg-type]
+                wi, ww, wo = systolic.operand_words_fast(df, ms, ns, ks, R, C)
+                words = {"inputs": wi, "weights": ww, "outputs": wo}
                 # A operand
                 if p.a_on_chip:
                     sram.append(SramAccess(res_part, words["inputs"] * e, False, res_rng))
@@ -119,7 +123,7 @@ def emit_gemm_tiles(
                         sram.append(SramAccess(out_part, ms * ns * e, True, out_rng))
                         stores.append(Transfer(ops.out, ms * ns * e, out_part, "store", out_rng))
                 fill, body, drain, stream = phase(ms, ns, ks)
-                seq.append(Tile(id=-1, op=op_index, unit=inst, compute_cycles=fill + body + drain, slot=slot,
+                seq.append(dict(op=op_index, unit=inst, compute_cycles=fill + body + drain, slot=slot,
                                 loads=tuple(loads), stores=tuple(stores), sram=tuple(sram),
                                 macs=ms * ns * ks, dims=(ms, ns, ks), offsets=(bi, mo, no, ko),
                                 rom_read_bytes=rom, fill_cycles=fill, drain_cycles=drain,
@@ -147,8 +151,10 @@ def emit_gemm_tiles(
         per_array.append(seq)
     out: list[Tile] = []
     longest = max((len(s) for s in per_array), default=0)
+    tid = first_id
     for j in range(longest):
-        for s in per_array:
-            if j < len(s):
-                out.append(s[j])
+        for sq in per_array:
+            if j < len(sq):
+                out.append(Tile(id=tid, **sq[j]))
+                tid += 1
     return out

@@ -366,8 +366,7 @@ class Mapper:
                           verify_top=o.verify_top, verify_max_tiles=o.verify_max_tiles)
         cand, est = res.best, res.estimate
         operands = GemmOperands(a=a, b=b, out=out, banks=self.banks)
-        for t in emit_gemm_tiles(prob, cand, self.machine, operands, idx, self.slot):
-            self.tiles.append(Tile(**{**t.__dict__, "id": len(self.tiles)}))
+        self.tiles.extend(emit_gemm_tiles(prob, cand, self.machine, operands, idx, self.slot, len(self.tiles)))
         grp = self.machine.groups[cand.group]
         plan = {
             "tile": [cand.m, cand.n, cand.k],

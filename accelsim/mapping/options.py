@@ -65,7 +65,7 @@ class MappingOptions(BaseModel):
         "in SimPy and keep the fastest simulated (0: trust the cost model)",
     )
     verify_max_tiles: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
-        512,
+        64,
         description="verify only GEMMs whose best candidate has at most this many tiles (small ops: "
         "cheap to simulate, and where per-tile overheads make the cost model least accurate)",
     )

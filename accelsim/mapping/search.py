@@ -73,7 +73,7 @@ def _fold_options(total: int, fold: int, cap: int | None = None) -> list[int]:
     while f < folds:
         opts.add(f * fold)
         f *= 2
-    for j in range(1, 9):
+    for j in (1, 2, 3, 4, 6, 8):
         opts.add(min(total, _cdiv(folds, j) * fold))
     out = sorted(x for x in opts if x >= 1)
     if cap is not None:
@@ -89,7 +89,7 @@ def _stream_options(total: int, base: int, cap: int | None = None) -> list[int]:
     while x > max(1, base // 2):
         x = _cdiv(x, 2)
         opts.add(x)
-    for j in range(1, 9):
+    for j in (1, 2, 3, 4, 6, 8):
         opts.add(_cdiv(total, j))
     f = base
     while f < total:
@@ -132,11 +132,12 @@ def _candidate_tuples(p: GemmProblem, mach: Machine, *, max_tile_m: int | None =
             {1, 2, 4, 8, 16, g.count, g.count // 2, g.count // 4} - {0})
         for arrays in counts:
             for m in ms:
-                panels = sorted({m * (1 << i) for i in range(0, 16) if m * (1 << i) < p.M} | {p.M})
+                panels = sorted({m * (1 << i) for i in range(0, 3) if m * (1 << i) < p.M} | {p.M})
                 for n in ns:
                     for k in ks:
                         yield (gi, arrays, m, n, k, "N", 0)
-                        yield (gi, arrays, m, n, k, "S", 0)
+                        if k < p.K:  # with one K tile, streaming B is order N without its reuse
+                            yield (gi, arrays, m, n, k, "S", 0)
                         for mp in panels:
                             if mp >= m:
                                 yield (gi, arrays, m, n, k, "M", mp)
@@ -211,7 +212,7 @@ def _comp_total(df: str, M: int, N: int, K: int, m: np.ndarray, n: np.ndarray, k
 
 
 def _bounded_pool(p: GemmProblem, mach: Machine, cands: list[tuple[int, int, int, int, int, str, int]],
-                  objective: str) -> list[tuple[float, GemmCandidate]]:
+                  objective: str) -> list[tuple[float, GemmCandidate, float]]:
     """Every candidate whose buffers fit, with a lower bound on its objective (vectorised
     :func:`accelsim.model.gemm_cost.fits` and :func:`~accelsim.model.gemm_cost.lower_bound`)."""
     if not cands:
@@ -236,8 +237,11 @@ def _bounded_pool(p: GemmProblem, mach: Machine, cands: list[tuple[int, int, int
     if p.b_on_chip or p.b_rom:
         b_need = np.zeros_like(m)
     else:
-        b_need = np.where(isN | (isM & (mp > m)), 2 * p.K * n * e, 2 * k * n * e)
-    acc_need = 2 * m * n * acc
+        nblk = (-(-p.N // np.minimum(n, p.N))) * p.batch
+        b_need = np.where(isN, p.K * n * e * np.where(nblk > arr, 2, 1),
+                          np.where(isM & (mp > m), 2 * p.K * n * e, 2 * k * n * e))
+    dfs = np.array([mach.groups[gi].dataflow == "os" for gi in range(len(mach.groups))])[grp]
+    acc_need = np.where(dfs & (k >= p.K), 0, 2 * m * n * acc)
     out_need = np.zeros_like(m) if p.out_on_chip else 2 * m * n * e
     ok = np.ones(len(cands), dtype=bool)
     need: dict[str, np.ndarray] = {}
@@ -261,12 +265,29 @@ def _bounded_pool(p: GemmProblem, mach: Machine, cands: list[tuple[int, int, int
     out = 0 if p.out_on_chip else p.batch * p.M * p.N * e
     traffic = np.where(isN, a_tot * nt + b_tot, np.where(isM, a_tot + b_tot * (-(-p.M // mp)), a_tot * nt + b_tot * mt)) + out
     tiles = p.batch * mt * nt * kt
-    cyc = np.maximum(np.maximum(comp / arr, traffic / mach.dram_bpc), tiles * mach.issue_cycles)
+    # DMA transfers (each holds an engine for at least its setup + the DRAM latency)
+    a_loads = 0 if p.a_on_chip else np.where(isM, p.batch * mt * kt, tiles)
+    b_loads = 0 if (p.b_on_chip or p.b_rom) else np.where(
+        isN, p.batch * nt * kt, np.where(isM & (mp > m), p.batch * (-(-p.M // mp)) * nt * kt, tiles))
+    stores = 0 if p.out_on_chip else p.batch * mt * nt
+    t_dma = (a_loads + b_loads + stores) * (mach.dma_setup + mach.dram_latency) / mach.dma_engines
+    # every mapping also pays one preload and one drain, the first load's and the last store's
+    # fixed latency (accelsim.model.gemm_cost.estimate_gemm adds them to every bound)
+    R_ = np.array([g.rows for g in mach.groups])[grp]
+    C_ = np.array([g.cols for g in mach.groups])[grp]
+    fixed = R_ + (R_ + C_ - 2) + (mach.dma_setup + mach.dram_latency) * (2 if not p.out_on_chip else 1)
+    # a command that loads waits for the transfer's fixed latency, and only two commands per array
+    # are in flight: at least (loading commands x latency + compute) / 2 per array
+    loading = np.maximum(a_loads, b_loads)
+    t_lat = (loading * (mach.dma_setup + mach.dram_latency) + comp) / (2 * arr)
+    cyc = np.maximum(np.maximum(np.maximum(np.maximum(comp / arr + fixed, traffic / mach.dram_bpc),
+                                           tiles * mach.issue_cycles), t_dma), t_lat)
     mac_pj = np.array([mach.groups[g].mac_pj for g in range(len(mach.groups))])[grp]
     energy = p.macs * mac_pj + traffic * mach.dram_pj_per_byte + mach.static_w * cyc / mach.clock_hz * 1e12
     lb = energy if objective == "energy" else (cyc * energy if objective == "edp" else cyc)
+    sec = cyc if objective == "energy" else energy  # bound on the tie-breaking metric
     idx = np.flatnonzero(ok)
-    return [(float(lb[i]), GemmCandidate(*cands[i])) for i in idx]
+    return [(float(lb[i]), GemmCandidate(*cands[i]), float(sec[i])) for i in idx]
 
 
 def search_gemm(
@@ -281,7 +302,7 @@ def search_gemm(
     keep: int = 5,
     verify: Callable[[GemmCandidate], int] | None = None,
     verify_top: int = 0,
-    verify_max_tiles: int = 512,
+    verify_max_tiles: int = 64,
 ) -> SearchResult:
     """The best mapping of ``p`` on ``mach`` by ``objective``; raises :class:`MappingError` when no
     mapping fits the SRAM (even a single fold).
@@ -308,21 +329,34 @@ def search_gemm(
     pool.sort(key=lambda x: x[0])  # stable: ties keep the deterministic enumeration order
     feasible: list[tuple[tuple[float, ...], GemmCandidate, GemmEstimate]] = []
     evaluated = 0
-    for lb, c in pool:
+    best_sec = math.inf  # best tie-breaking metric among candidates in the tie window so far
+    for lb, c, lb_sec in pool:
         if len(feasible) >= keep:
-            limit = max(feasible[keep - 1][0][0], feasible[0][0][0] * (1 + TIE_TOLERANCE))
-            if lb > limit:
+            top = feasible[0][0][0] * (1 + TIE_TOLERANCE)
+            if lb > max(feasible[keep - 1][0][0], top):
                 break
+            # inside the tie window only a better tie-break can win; past the keep-th it is out
+            if lb > feasible[keep - 1][0][0] and lb_sec >= best_sec:
+                continue
         est = estimate_gemm(p, c, mach)
         evaluated += 1
-        bisect.insort(feasible, (rank_key(objective, est, c), c, est), key=lambda x: x[0])
+        rk = rank_key(objective, est, c)
+        bisect.insort(feasible, (rk, c, est), key=lambda x: x[0])
+        if rk[0] <= feasible[0][0][0] * (1 + TIE_TOLERANCE):
+            best_sec = min(best_sec, rk[1])
     if feasible:
         # Within TIE_TOLERANCE of the best objective value, the secondary metric decides.
+        # Within TIE_TOLERANCE of the best objective value the secondary metric decides, and
+        # within TIE_TOLERANCE of the best secondary value, fewer tiles (a faster simulation).
         best = feasible[0][0][0]
         window = [f for f in feasible if f[0][0] <= best * (1 + TIE_TOLERANCE)]
-        window.sort(key=lambda f: (f[0][1], *f[0][2:]))
+        best2 = min(f[0][1] for f in window)
+        inner = [f for f in window if f[0][1] <= best2 * (1 + TIE_TOLERANCE)]
+        inner.sort(key=lambda f: (f[0][2], f[0][1], f[0][0], *f[0][3:]))
+        outer = [f for f in window if f[0][1] > best2 * (1 + TIE_TOLERANCE)]
+        outer.sort(key=lambda f: (f[0][1], *f[0][2:]))
         rest = [f for f in feasible if f[0][0] > best * (1 + TIE_TOLERANCE)]
-        feasible = window + rest
+        feasible = inner + outer + rest
     if not feasible:
         g = mach.groups[0]
         raise MappingError(
@@ -339,7 +373,7 @@ def search_gemm(
         per_count: dict[tuple[int, int], list[tuple[GemmCandidate, GemmEstimate]]] = {}
         done = {c: est for _, c, est in feasible}
         by_key: dict[tuple[int, int], list[tuple[float, GemmCandidate]]] = {}
-        for lb, c in pool:  # pool is sorted by the lower bound
+        for lb, c, _ in pool:  # pool is sorted by the lower bound
             by_key.setdefault((c.group, c.arrays), []).append((lb, c))
         for key_, lst_ in sorted(by_key.items()):
             best_here: list[tuple[tuple[float, ...], GemmCandidate, GemmEstimate]] = []
@@ -358,11 +392,14 @@ def search_gemm(
         sims = [verify(c) for c, _ in top]
         verified = tuple((c, cyc) for (c, _), cyc in zip(top, sims))
         if objective == "latency":
-            order = {id(c): i for i, (c, _) in enumerate(ranked)}
-            win = min(range(len(top)), key=lambda i: (sims[i], rank_key(objective, top[i][1], top[i][0])))
+            # the fastest simulated; within TIE_TOLERANCE of it, the cheapest in energy
+            best_sim = min(sims)
+            tied = [i for i in range(len(top)) if sims[i] <= best_sim * (1 + TIE_TOLERANCE)]
+            best_e = min(top[i][1].energy_pj for i in tied)
+            tied = [i for i in tied if top[i][1].energy_pj <= best_e * (1 + TIE_TOLERANCE)]
+            win = min(tied, key=lambda i: (top[i][1].tiles, sims[i], rank_key(objective, top[i][1], top[i][0])))
             wc, we = top[win]
             ranked = ((wc, we),) + tuple(x for x in ranked if x[0] != wc)
-            del order
     res = SearchResult(ranked[0][0], ranked[0][1], ranked, space, len(pool), evaluated, verified)
     with _lock:
         _CACHE[key] = res
@@ -375,11 +412,10 @@ def simulate_candidate(p: GemmProblem, c: GemmCandidate, mach: Machine, arch: ob
     """Simulated cycles (SimPy) of the GEMM ``p`` mapped as ``c`` on its own, as the mapper would
     emit it (operands in DRAM or on chip as ``p`` says)."""
     from accelsim.mapping.gemm_emit import GemmOperands, emit_gemm_tiles
-    from accelsim.mapping.program import MappedOp, Program, Tile
+    from accelsim.mapping.program import MappedOp, Program
     from accelsim.sim.engine import simulate
 
     tiles = emit_gemm_tiles(p, c, mach, GemmOperands("a", "b", "out", banks), 0, {})  # type: ignore[arg-type]
-    tiles = [Tile(**{**t.__dict__, "id": i}) for i, t in enumerate(tiles)]
     op = MappedOp(0, "gemm", "gemm", "matmul", "", "array", (), (0, len(tiles)), p.macs,
                   (p.batch, p.M, p.N, p.K))
     prog = Program(getattr(arch, "name", "arch"), "pipelined", (op,), tuple(tiles))

@@ -134,8 +134,8 @@ def estimate_attention(
         else:
             # back-to-back tiles: each pays its body and the part of its preload the previous
             # tile's last fold cannot hide; the drains overlap the next tile
-            f1, b1, _, t1 = systolic.tile_phases(dataflow, m, se, shape.D, R, C)  # type: ignore[arg-type]
-            f2, b2, _, t2 = systolic.tile_phases(dataflow, m, shape.Dv, se, R, C)  # type: ignore[arg-type]
+            f1, b1, _, t1 = systolic.tile_phases_fast(dataflow, m, se, shape.D, R, C)
+            f2, b2, _, t2 = systolic.tile_phases_fast(dataflow, m, shape.Dv, se, R, C)
             arr_head += b1 + (f1 - min(f1, t2)) + b2 + (f2 - min(f2, t1))
             vec_head += sm
         if not shape.q_on_chip:

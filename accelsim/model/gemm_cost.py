@@ -231,7 +231,7 @@ def deal(n_units: int, arrays: int) -> list[tuple[int, int]]:
     return [(bounds[a], bounds[a + 1]) for a in range(arrays)]
 
 
-def footprint(p: GemmProblem, c: GemmCandidate, role_part: dict[str, str]) -> dict[str, int]:
+def footprint(p: GemmProblem, c: GemmCandidate, role_part: dict[str, str], g_df: str = "ws") -> dict[str, int]:
     """SRAM bytes per partition the mapping's tile buffers need on ``c.arrays`` arrays.
 
     Per array: A tiles double-buffered (order N/S) or the A panel ``mp x K`` (order M; doubled
@@ -252,12 +252,16 @@ def footprint(p: GemmProblem, c: GemmCandidate, role_part: dict[str, str]) -> di
     b = 0
     if not (p.b_on_chip or p.b_rom):
         if c.order == "N":
-            b = 2 * p.K * c.n * e
+            # the K x n panel, plus the next one loading when the array has more than one
+            n_blocks = -(-p.N // c.n) * p.batch
+            b = p.K * c.n * e * (2 if n_blocks > c.arrays else 1)
         elif c.order == "M" and c.mp > c.m:
             b = 2 * p.K * c.n * e
         else:
             b = 2 * k * c.n * e
-    accu = 2 * c.m * c.n * acc
+    # partial sums: in the accumulators (double-buffered); an os array keeps them in its PEs
+    # unless K is split
+    accu = 0 if (g_df == "os" and k >= p.K) else 2 * c.m * c.n * acc
     out = 0 if p.out_on_chip else 2 * c.m * c.n * e
     need: dict[str, int] = {}
     for role, nbytes in (("inputs", a), ("weights", b), ("accumulators", accu), ("outputs", out)):
@@ -267,7 +271,7 @@ def footprint(p: GemmProblem, c: GemmCandidate, role_part: dict[str, str]) -> di
 
 
 def fits(p: GemmProblem, c: GemmCandidate, mach: Machine) -> bool:
-    need = footprint(p, c, mach.role_part)
+    need = footprint(p, c, mach.role_part, mach.groups[c.group].dataflow)
     return all(need[part] <= mach.tile_bytes.get(part, 0) for part in need)
 
 
@@ -325,7 +329,7 @@ def estimate_gemm(
         if v is None:
             b2b, alone = [], []
             for kk in klist:
-                fill, body, drain, T = systolic.tile_phases(df, m, n, kk, R, C)  # type: ignore[arg-type]
+                fill, body, drain, T = systolic.tile_phases_fast(df, m, n, kk, R, C)
                 b2b.append(body + max(0, fill - T))
                 alone.append(fill + body)
             v = per_cmd[(m, n)] = (b2b, alone)
@@ -408,6 +412,7 @@ def estimate_gemm(
         return out
 
     memo: dict[tuple[int, int, int], tuple[float, int, float, int, int, float]] = {}
+    grp_memo: dict[tuple[int, int, float, float, float, int], float] = {}
 
     def unit_cost(u: Unit) -> tuple[float, int, float, int, int, float]:
         """(time, compute, load bytes, commands, transfers, first command's load bytes)."""
@@ -424,6 +429,17 @@ def estimate_gemm(
         first_lb = -1.0
         for cc, (la, lbb), sb, cnt, nl, ms_, ns_ in unit_groups(u):
             lb = la + lbb
+            gkey = (ms_, ns_, la, lbb, sb, nl)
+            per_out = grp_memo.get(gkey)
+            if per_out is not None:
+                t += per_out * cnt
+                comp += cc * cnt
+                lbytes += lb * cnt
+                cmds += kt * cnt
+                xfers += (nl + n_st) * cnt
+                if first_lb < 0:
+                    first_lb = lb / kt
+                continue
             sr = sram_cmds(ms_, ns_)
             b2b, alone_ = cmds_of(ms_, ns_)
             # a command's loads run concurrently: the slowest one (a small transfer reaches only
@@ -437,6 +453,7 @@ def estimate_gemm(
             tail = [drain_k] * (kt - 1) + [drain_k + s1]
             per_out = _period([max(a, b) for a, b in zip(b2b, sr)], [max(a, b) for a, b in zip(alone_, sr)],
                               l1, 2, tail, math.inf)
+            grp_memo[gkey] = per_out
             t += per_out * cnt
             comp += cc * cnt
             lbytes += lb * cnt
@@ -459,7 +476,7 @@ def estimate_gemm(
     transfers = sum(x[4] for x in costs)
     first_load = xfer(costs[0][5]) if costs and costs[0][5] > 0 else 0.0
     out_bytes = 0 if out_on else p.batch * p.M * p.N * e
-    f0, _, d0, _ = systolic.tile_phases(df, ms.step, ns.step, ks.step, R, C)  # type: ignore[arg-type]
+    f0, _, d0, _ = systolic.tile_phases_fast(df, ms.step, ns.step, ks.step, R, C)
     worst_time += f0 + d0  # one preload before the first tile, one drain after the last
     last_store = xfer(ms.last * ns.last * e) if not out_on else 0.0
     dram_write = out_bytes
@@ -490,7 +507,7 @@ def estimate_gemm(
         dram_write=dram_write,
         tiles=tiles,
         transfers=transfers,
-        footprint=footprint(p, c, mach.role_part),
+        footprint=footprint(p, c, mach.role_part, df),
         energy_pj=energy,
         bound=bound,
         compulsory=compulsory,
@@ -564,6 +581,8 @@ def _period(b2b: list[float], alone: list[float], load: float, slots: float,
     (the pipeline continues), else ``alone[j]``. The recurrence runs over three repetitions; the
     last one is the period."""
     k = len(b2b)
+    if load <= min(b2b) and not math.isfinite(queue):
+        return float(sum(b2b))  # compute-bound: every command follows the previous back to back
     ns = max(1, int(slots))
     nq = max(1, math.ceil(queue - 1e-9)) if math.isfinite(queue) else 0
     tail = tail or [0.0] * k

@@ -365,3 +365,18 @@ def tile_phases(dataflow: Dataflow, M: int, N: int, K: int, R: int, C: int) -> t
     if dataflow == "os":
         return 0, (n - 1) * max(T, R) + T, drain, T
     return R, (n - 1) * max(T, R) + T, drain, T
+
+
+def tile_phases_fast(dataflow: str, M: int, N: int, K: int, R: int, C: int) -> tuple[int, int, int, int]:
+    """:func:`tile_phases` without argument checks (for cost models evaluating many candidates;
+    arguments must be positive ints and ``dataflow`` one of os / ws / is)."""
+    if dataflow == "os":
+        n = -(-M // R) * -(-N // C)
+        return 0, (n - 1) * max(K, R) + K, R + C - 2, K
+    if dataflow == "ws":
+        n = -(-K // R) * -(-N // C)
+        T = M
+    else:
+        n = -(-K // R) * -(-M // C)
+        T = N
+    return R, (n - 1) * max(T, R) + T, R + C - 2, T

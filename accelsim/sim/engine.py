@@ -99,7 +99,8 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
                 yield from unit.execute(tile)
         # The operand buffers are free once the last fold has streamed in; the results drain
         # into the accumulators / output buffer while the array takes the next tile.
-        if tile.drain_cycles:
+        if tile.drain_cycles and (tile.stores or tile.id in tile_done or seq.remaining_tiles[tile.op] == 1):
+            # results are needed (stored, read by another tile, or end the op): wait for them
             stats.compute_intervals.append((int(env.now), int(env.now) + tile.drain_cycles))
             yield env.timeout(tile.drain_cycles)
         if tile.stores:

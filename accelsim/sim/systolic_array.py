@@ -24,6 +24,7 @@ class SystolicArray(ComputeUnit):
         # SCALE-Sim-style utilisation, weighted by each tile's ideal cycles.
         self._su_weighted = 0.0
         self._me_weighted = 0.0
+        self._su_weight = 0  # sum of the weights (each tile's standalone cycles)
         self._stream_end = -1  # cycle the previous tile's last fold finished streaming in
         self._last_stream = 0  # that fold's streamed length
         self.hidden_fill_cycles = 0
@@ -54,11 +55,12 @@ class SystolicArray(ComputeUnit):
             s = self.spec
             self._su_weighted += tile.compute_cycles * systolic.compute_utilization(s.dataflow, m, n, k, s.rows, s.cols)
             self._me_weighted += tile.compute_cycles * systolic.mapping_efficiency(s.dataflow, m, n, k, s.rows, s.cols)
+            self._su_weight += tile.compute_cycles
 
     @property
     def scalesim_compute_utilization(self) -> float:
-        return self._su_weighted / self.ideal_cycles if self.ideal_cycles else 0.0
+        return self._su_weighted / self._su_weight if self._su_weight else 0.0
 
     @property
     def mapping_efficiency(self) -> float:
-        return self._me_weighted / self.ideal_cycles if self.ideal_cycles else 0.0
+        return self._me_weighted / self._su_weight if self._su_weight else 0.0

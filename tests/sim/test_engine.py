@@ -50,9 +50,10 @@ def test_cutting_dram_bandwidth_adds_memory_stalls() -> None:
     fast, slow = same_program(make_arch(**{"dram.bandwidth_gbps": 64}), make_arch(**{"dram.bandwidth_gbps": 4}), g)
     assert slow["total_cycles"] > fast["total_cycles"] * 1.5
     d = _delta(fast.data, slow.data)
-    # Compute work is unchanged; the extra cycles are all stalls on data movement.
-    assert d["compute"] == 0
-    assert d["memory_stall"] + d["sram_stall"] + d["control_idle"] == slow["total_cycles"] - fast["total_cycles"]
+    # The arithmetic is unchanged; stalled tiles no longer run back to back, so at most each
+    # tile's preload and drain (R + R + C - 2 cycles) are exposed; the rest is data movement.
+    assert 0 <= d["compute"] <= slow["tiles"] * (32 + 32 + 32 - 2)
+    assert sum(d.values()) == slow["total_cycles"] - fast["total_cycles"]
     assert d["memory_stall"] > 0.9 * (slow["total_cycles"] - fast["total_cycles"])
     assert slow["dma_stall_cycles"] > fast["dma_stall_cycles"]
     assert slow["dram_read_bytes"] == fast["dram_read_bytes"]
@@ -124,12 +125,12 @@ def test_double_buffering_hides_loads() -> None:
 
 
 def test_events_scale_with_tiles_not_cycles() -> None:
-    arch = make_arch(**{"dram.bandwidth_gbps": 1000, "sram.bank_size_kib": 4096})
+    arch = make_arch(**{"dram.bandwidth_gbps": 1000, "sram": _wide_sram()})
     small = run(arch, gemm_graph(256, 256, 256))
     big = run(arch, gemm_graph(1024, 256, 256))  # 4x the cycles
     assert big["total_cycles"] > 3 * small["total_cycles"]
     assert big["events"] / big["tiles"] == pytest.approx(small["events"] / small["tiles"], rel=0.5)
-    assert big["events"] < big["total_cycles"] / 100
+    assert big["events"] < big["total_cycles"] / 5  # tile-level events, never one per cycle
 
 
 def test_ops_table_and_units() -> None:
@@ -170,4 +171,7 @@ def test_ws_vs_os_formulas_used() -> None:
         arch = make_arch(**{"arrays": [{"rows": 32, "cols": 32, "dataflow": df}], "dram.bandwidth_gbps": 1000,
                             "sram.bank_width_bytes": 512})
         res = run(arch, gemm_graph(64, 128, 256))
-        assert res["units"]["sa0"]["busy_cycles"] == systolic.pipelined_cycles(df, 64, 128, 256, 32, 32)
+        # the array is held for the tile's preload and folds; its drain (R + C - 2) follows off it
+        fill, body, drain, _ = systolic.tile_phases(df, 64, 128, 256, 32, 32)
+        assert fill + body + drain == systolic.pipelined_cycles(df, 64, 128, 256, 32, 32)
+        assert res["units"]["sa0"]["busy_cycles"] == fill + body
