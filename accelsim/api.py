@@ -31,9 +31,13 @@ class RunOptions:
     energy: bool = True
     enforce: bool = False  # residual access-policy violations are an error (exit 1)
     rom_compare: bool = True  # with rom: in the arch, also simulate without it and report both
+    gpu_launch: str = "eager"  # GPU launch model: "eager" (PyTorch eager) or "graph" (CUDA-graph replay)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "mapping": self.mapping.to_dict(), "gpu": self.gpu}
+        d: dict[str, Any] = {"mode": self.mode, "mapping": self.mapping.to_dict(), "gpu": self.gpu}
+        if self.gpu_launch != "eager":  # the default stays out, so existing digests do not change
+            d["gpu_launch"] = self.gpu_launch
+        return d
 
 
 def load_arch(path: str, overrides: Sequence[str] = ()) -> ArchSpec:
@@ -62,10 +66,12 @@ def check(result: RunResult, traced: Any, level: str = "outputs") -> dict[str, A
     return result.data["check"]
 
 
-def load_graph(workload: str, params: Mapping[str, object] | None = None) -> Graph:
+def load_graph(workload: str, params: Mapping[str, object] | None = None, *, cache: bool = True) -> Graph:
+    """The op graph of a workload spec; traced graphs come from the on-disk trace cache when
+    their inputs are unchanged (:mod:`accelsim.workload.cache`; ``cache=False`` traces afresh)."""
     from accelsim.workload.registry import load_graph as _lg
 
-    g = _lg(workload, params)
+    g = _lg(workload, params, cache=cache)
     g.verify()
     return g
 
@@ -85,12 +91,28 @@ def simulate(arch: ArchSpec, graph: Graph, options: RunOptions | None = None) ->
     if opts.energy:
         attach_energy(result)
     if opts.gpu:
-        attach_gpu(result, opts.gpu)
+        attach_gpu(result, opts.gpu, opts.gpu_launch)
     if arch.rom is not None and opts.rom_compare and opts.energy:
         attach_rom_comparison(result, arch, graph, opts)
+    attach_layers(result)
     if opts.enforce:
         enforce_policy(result)
     return result
+
+
+def attach_layers(result: RunResult) -> None:
+    """Add ``layers``: the per-layer rollup by module prefix (cycles, share, MACs, DRAM bytes,
+    energy, MAC utilization, GPU time; see :mod:`accelsim.report.layers`)."""
+    from accelsim.report.layers import layer_rollup, op_energy_j
+
+    d = result.data
+    g = result.gpu_result
+    d["layers"] = layer_rollup(
+        d["ops"],
+        peak_macs_per_cycle=int(d.get("peak_macs_per_cycle") or 0),
+        op_energy=op_energy_j(result),
+        gpu_ops=[(o.module, o.time_s) for o in g.ops] if g is not None else None,
+    )
 
 
 def enforce_policy(result: RunResult) -> None:
@@ -173,9 +195,13 @@ def action_counts(result: RunResult) -> Any:
     )
 
 
-def attach_gpu(result: RunResult, profile: str) -> None:
+def attach_gpu(result: RunResult, profile: str, launch: str = "eager") -> None:
     """Run the same graph through a GPU profile; add ``gpu``, ``speedup_vs_gpu`` and
-    ``energy_ratio_vs_gpu`` (GPU energy / ASIC energy: > 1 means the ASIC uses less)."""
+    ``energy_ratio_vs_gpu`` (GPU energy / ASIC energy: > 1 means the ASIC uses less).
+
+    ``launch`` is the GPU launch model (``"eager"`` or ``"graph"``); ``gpu`` keeps the kernel
+    time apart from launch and framework overhead (``kernel_s``, ``launch_s``, ``framework_s``,
+    ``launch_mode``; see :mod:`accelsim.gpu.model`)."""
     from accelsim.gpu.model import simulate_gpu
     from accelsim.gpu.profile import gpu_precision, load_profile
 
@@ -184,7 +210,8 @@ def attach_gpu(result: RunResult, profile: str) -> None:
     prec = gpu_precision(result.arch.arrays[0].precision)
     if prec not in prof.precisions:
         prec = "fp16" if "fp16" in prof.precisions else "fp32"
-    g = simulate_gpu(result.graph, prof, prec)
+    g = simulate_gpu(result.graph, prof, prec, launch=launch)
+    result.gpu_result = g  # per-op GPU times, for the per-layer rollup
     d = result.data
     gd = g.to_dict()
     gd["power_w"] = g.energy_j / g.latency_s if g.latency_s else 0.0

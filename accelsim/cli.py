@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from accelsim import __version__
 from accelsim.errors import AccelsimError
 
 # torch.export emits deprecation chatter that is not actionable for accelsim users.
@@ -63,6 +64,20 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _disable_cache(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from accelsim.workload import cache as trace_cache
+
+        trace_cache.set_enabled(False)
+
+
+#: ``--no-cache`` for every command that loads workloads (run, sweep, regress): trace afresh,
+#: neither reading nor writing the trace cache (accelsim/workload/cache.py).
+no_cache_option = click.option(
+    "--no-cache", is_flag=True, expose_value=False, is_eager=True, callback=_disable_cache,
+    help="trace workloads afresh: neither read nor write the trace cache (see `accelsim cache info`)")
+
+
 def _params(seq: int | None, batch: int | None, param: tuple[str, ...]) -> dict[str, object]:
     import yaml
 
@@ -75,8 +90,98 @@ def _params(seq: int | None, batch: int | None, param: tuple[str, ...]) -> dict[
         if "=" not in p:
             raise AccelsimError(f"--param {p!r}: expected NAME=VALUE")
         k, v = p.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        if not k.strip():
+            raise AccelsimError(f"--param {p!r}: no NAME before '='")
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except (yaml.YAMLError, ValueError) as e:
+            what = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise AccelsimError(f"--param {p!r}: cannot parse the value as YAML ({what})") from None
     return out
+
+
+def check_output_paths(out_dir: str | None = None, files: tuple[tuple[str, str | None], ...] = ()) -> None:
+    """Refuse, before any work, output paths that cannot be written (exit 2, naming the option):
+    ``--out`` must be a directory or creatable as one, each ``(option, file)`` a file whose
+    directory exists or can be created; every existing ancestor must be writable."""
+
+    def writable_ancestor(p: Path, opt: str) -> None:
+        q = p
+        while not q.exists():
+            if q.parent == q:
+                break
+            q = q.parent
+        if not q.is_dir():
+            raise AccelsimError(f"{opt} {p}: {q} is not a directory")
+        if not os.access(q, os.W_OK | os.X_OK):
+            raise AccelsimError(f"{opt} {p}: cannot write in {q} (permission denied)")
+
+    if out_dir:
+        d = Path(out_dir)
+        if d.exists() and not d.is_dir():
+            raise AccelsimError(f"--out {d}: exists and is not a directory")
+        writable_ancestor(d, "--out")
+    for opt, f in files:
+        if not f:
+            continue
+        p = Path(f)
+        if p.is_dir():
+            raise AccelsimError(f"{opt} {p}: is a directory (expected a file name)")
+        if p.exists() and not os.access(p, os.W_OK):
+            raise AccelsimError(f"{opt} {p}: the file is not writable")
+        writable_ancestor(p.parent if str(p.parent) else Path("."), opt)
+
+
+def _write_run_outputs(result: Any, out_dir: str | None, trace_file: str | None,
+                       html_file: str | None) -> list[Path]:
+    """Write ``--out``, ``--trace`` and ``--html`` only once each is fully rendered: every file
+    goes to a temporary name beside its target first and is renamed into place (atomically)
+    after all of them were written, so a failure leaves no half-written output."""
+    import shutil
+    import tempfile
+
+    staged: list[tuple[Path, Path]] = []  # (temporary, final)
+    tmpdirs: list[Path] = []
+    try:
+        try:
+            if out_dir:
+                d = Path(out_dir)
+                d.mkdir(parents=True, exist_ok=True)
+                tmp = Path(tempfile.mkdtemp(prefix=".accelsim-", dir=d))
+                tmpdirs.append(tmp)
+                staged += [(f, d / f.name) for f in result.write(tmp)]
+            if trace_file:
+                from accelsim.report.chrome_trace import write_chrome_trace
+
+                t = Path(trace_file)
+                t.parent.mkdir(parents=True, exist_ok=True)
+                tmp_t = t.with_name(f".{t.name}.{os.getpid()}.tmp")
+                staged.append((tmp_t, t))
+                write_chrome_trace(result, tmp_t)
+            if html_file:
+                from accelsim.report.html import write_html
+
+                h = Path(html_file)
+                h.parent.mkdir(parents=True, exist_ok=True)
+                tmp_h = h.with_name(f".{h.name}.{os.getpid()}.tmp")
+                staged.append((tmp_h, h))
+                write_html(result.data, tmp_h)
+        except OSError as e:
+            raise AccelsimError(f"cannot write {e.filename or 'the output'}: {e.strerror or e}") from None
+        written = []
+        for tmp_f, final in staged:
+            try:
+                os.replace(tmp_f, final)
+            except OSError as e:
+                raise AccelsimError(f"cannot write {final}: {e.strerror or e}") from None
+            written.append(final)
+        return written
+    finally:
+        for tmp_f, _ in staged:
+            if tmp_f.exists() and not tmp_f.is_dir():
+                tmp_f.unlink(missing_ok=True)
+        for t in tmpdirs:
+            shutil.rmtree(t, ignore_errors=True)
 
 
 class _LazyGroup(click.Group):
@@ -85,9 +190,12 @@ class _LazyGroup(click.Group):
 
     LAZY = {
         "report": ("accelsim.report.cli", "report"),
+        "compare": ("accelsim.report.compare", "compare_command"),
         "sweep": ("accelsim.sweep.cli", "sweep"),
         "regress": ("accelsim.regress.cli", "regress"),
         "gpu-calibration": ("accelsim.gpu.cli", "gpu_calibration"),
+        "requests": ("accelsim.inference.cli", "requests_cmd"),
+        "serve": ("accelsim.inference.cli", "serve"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -107,7 +215,7 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="accelsim")
+@click.version_option(version=__version__, prog_name="accelsim", message="%(prog)s %(version)s")
 def main() -> None:
     """accelsim: cycle-level simulation of ML accelerators on traced PyTorch models.
 
@@ -134,6 +242,10 @@ def main() -> None:
 @click.option("--gpu", "gpu", default="h100", show_default=True, metavar="NAME",
               help="GPU profile to compare against (a100, h100, h200, l4, v100, or a YAML file)")
 @click.option("--no-gpu", is_flag=True, help="skip the GPU comparison")
+@click.option("--gpu-launch", "gpu_launch", type=click.Choice(["eager", "graph"]), default="eager",
+              show_default=True,
+              help="GPU launch model: eager PyTorch (launch + framework overhead per op) or a "
+                   "CUDA-graph replay (~1.3 us per kernel)")
 @click.option("--sparse-decoder", is_flag=True,
               help="map a TopK SAE decoder sparsely: gather only the k active rows per token")
 @click.option("--check", "check", is_flag=False, flag_value="outputs", default=None,
@@ -148,50 +260,61 @@ def main() -> None:
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="write a self-contained HTML report")
 @click.option("--json", "as_json", is_flag=True, help="print result JSON to stdout (no tables)")
 @click.option("--ops", "n_ops", type=int, default=12, show_default=True, help="rows of the per-op table (0: all)")
+@click.option("--layers", "n_layers", type=int, default=16, show_default=True,
+              help="rows of the per-layer table (0: all; every layer is in layers.csv with --out)")
 @click.option("-q", "--quiet", is_flag=True, help="print only the summary line")
+@no_cache_option
+@click.option("--progress/--no-progress", "progress", default=None,
+              help="a status line on stderr while tracing and simulating (default: when stderr is a terminal)")
 @handle_errors
 def run(arch: str | None, workload: str | None, seq: int | None, batch: int | None,
         param: tuple[str, ...], overrides: tuple[str, ...], compat: str | None,
-        gpu: str, no_gpu: bool, sparse_decoder: bool, check: str | None, enforce: bool,
+        gpu: str, no_gpu: bool, gpu_launch: str, sparse_decoder: bool, check: str | None, enforce: bool,
         out_dir: str | None,
-        trace_file: str | None, html_file: str | None, as_json: bool, n_ops: int, quiet: bool) -> None:
-    """Simulate WORKLOAD on the architecture ARCH and report latency and utilisation.
+        trace_file: str | None, html_file: str | None, as_json: bool, n_ops: int, quiet: bool,
+        progress: bool | None = None, n_layers: int = 16) -> None:
+    """Simulate WORKLOAD on the architecture ARCH and report latency, utilization and energy.
 
     \b
     ARCH      a YAML file or a shipped name (default: datacenter-bf16)
     WORKLOAD  a shipped name (gpt2-tiny, gpt2-small, ...), path/to/file.py:factory,
               a saved graph .json, or gemm:M=..,N=..,K=.. (default: gpt2-small)
     """
+    import contextlib
+
     from accelsim import api
     from accelsim.arch.load import DEFAULT_ARCH
     from accelsim.mapping.mapper import MappingOptions
+    from accelsim.report.progress import progress_enabled, status
     from accelsim.report.terminal import print_run
 
-    arch_spec = api.load_arch(arch or DEFAULT_ARCH, overrides)
-    params = _params(seq, batch, param)
-    traced = api.load_traced(workload or DEFAULT_WORKLOAD, params) if check else None
-    graph = traced.graph if traced is not None else api.load_graph(workload or DEFAULT_WORKLOAD, params)
-    opts = api.RunOptions(mode="scalesim" if compat == "scalesim" else "pipelined",
-                          gpu=None if no_gpu else gpu,
-                          mapping=MappingOptions(sparse_decoder=sparse_decoder))
-    result = api.simulate(arch_spec, graph, opts)
-    if traced is not None:
-        api.check(result, traced, check or "outputs")
-    # Results are written and shown first: a failing gate never loses them.
-    written = result.write(out_dir) if out_dir else []
-    if trace_file:
-        from accelsim.report.chrome_trace import write_chrome_trace
-
-        write_chrome_trace(result, trace_file)
-        written.append(Path(trace_file))
-    if html_file:
-        from accelsim.report.html import write_html
-
-        written.append(write_html(result.data, html_file))
+    show = progress_enabled(progress)
+    check_output_paths(out_dir, (("--trace", trace_file), ("--html", html_file)))
+    with contextlib.ExitStack() as quiet_stdout:
+        if as_json:  # stdout carries the JSON alone: anything else printed meanwhile goes to stderr
+            quiet_stdout.enter_context(contextlib.redirect_stdout(sys.stderr))
+        arch_spec = api.load_arch(arch or DEFAULT_ARCH, overrides)
+        params = _params(seq, batch, param)
+        wname = workload or DEFAULT_WORKLOAD
+        with status(f"tracing {wname}" if check else f"loading {wname} (tracing unless cached)", show):
+            # --check needs weights, which the trace cache does not keep: it always traces.
+            traced = api.load_traced(wname, params) if check else None
+            graph = traced.graph if traced is not None else api.load_graph(wname, params)
+        opts = api.RunOptions(mode="scalesim" if compat == "scalesim" else "pipelined",
+                              gpu=None if no_gpu else gpu, gpu_launch=gpu_launch,
+                              mapping=MappingOptions(sparse_decoder=sparse_decoder))
+        with status(f"mapping and simulating {len(graph.ops)} ops on {arch_spec.name}", show):
+            result = api.simulate(arch_spec, graph, opts)
+        if traced is not None:
+            with status("functional check: emulating the mapped program", show):
+                api.check(result, traced, check or "outputs")
+        # Written only now that the run succeeded, and shown before a failing check's exit 1:
+        # a failing gate never loses them.
+        written = _write_run_outputs(result, out_dir, trace_file, html_file)
     if as_json:
         click.echo(result.to_json(), nl=False)
     else:
-        print_run(result, _console(), n_ops=n_ops, quiet=quiet, written=written)
+        print_run(result, _console(), n_ops=n_ops, quiet=quiet, written=written, n_layers=n_layers)
     chk = result.data.get("check")
     if chk is not None and not chk["passed"]:
         from accelsim.errors import CheckFailure
@@ -261,10 +384,88 @@ def trace(workload: str, seq: int | None, batch: int | None, param: tuple[str, .
     """Trace WORKLOAD into an op graph and save it as JSON (runs later need no torch)."""
     from accelsim import api
 
+    check_output_paths(files=(("-o", output),))
     g = api.load_graph(workload, _params(seq, batch, param))
-    g.save(output)
+    try:
+        g.save(output)
+    except OSError as e:
+        raise AccelsimError(f"-o {output}: cannot write the graph ({e.strerror or e})") from None
     click.echo(f"{output}: {len(g.ops)} ops, {len(g.weights)} weights ({', '.join(f'{k} {v}' for k, v in g.op_counts().items())})")
 
 
+@main.group()
+def cache() -> None:
+    """The trace cache: traced graphs kept on disk so repeated runs need no torch.
+
+    \b
+    Location: $XDG_CACHE_HOME/accelsim/graphs (default ~/.cache/accelsim/graphs). Entries are
+    keyed by content (workload source and its imports, parameters, torch and accelsim versions):
+    an edit traces afresh. Bypass it for one command with --no-cache.
+    """
+
+
+@cache.command("info")
+@handle_errors
+def cache_info() -> None:
+    """Show where the cache is and what it holds."""
+    from accelsim.report.terminal import fmt_bytes
+    from accelsim.workload import cache as trace_cache
+
+    inf = trace_cache.info()
+    state = "on" if trace_cache.enabled() else f"off (${trace_cache.ENV_DISABLE} is set)"
+    click.echo(f"trace cache: {inf.directory} ({state})")
+    click.echo(f"{len(inf.entries)} graph(s), {fmt_bytes(inf.total_bytes)}")
+    for e in inf.entries:
+        params = ", ".join(f"{k}={v}" for k, v in (e.get("params") or {}).items())
+        ops = f"{e['ops']} ops" if isinstance(e.get("ops"), int) else "? ops"
+        click.echo(f"  {e['key'][:12]}  {str(e.get('spec') or '?'):24s} {params:24s} {ops:>9s} "
+                   f"{fmt_bytes(e['bytes']):>10s}")
+
+
+@cache.command("clear")
+@handle_errors
+def cache_clear() -> None:
+    """Delete every cached graph."""
+    from accelsim.report.terminal import fmt_bytes
+    from accelsim.workload import cache as trace_cache
+
+    n, b = trace_cache.clear()
+    click.echo(f"trace cache: removed {n} file(s), {fmt_bytes(b)} ({trace_cache.cache_dir()})")
+
+
+def entry() -> None:
+    """The ``accelsim`` console script: run the CLI, then end the process without the
+    interpreter's teardown (about a second once torch is imported) when that is safe.
+
+    Every output file is written and closed inside the command; here atexit handlers run, stdout
+    and stderr are flushed, and ``os._exit`` skips the garbage collection of every module. When
+    a non-daemon thread is still alive the normal exit path is taken. The API never does this.
+    """
+    import atexit
+    import threading
+
+    try:
+        main.main(prog_name="accelsim")
+        code: Any = 0
+    except SystemExit as e:
+        code = e.code
+    if isinstance(code, str) or not (code is None or isinstance(code, int)):
+        print(code, file=sys.stderr)  # SystemExit("message") semantics
+        code = 1
+    code = int(code or 0)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    try:
+        atexit._run_exitfuncs()  # noqa: SLF001 - what Py_Finalize would run first
+    except Exception:  # noqa: BLE001 - an atexit handler's error must not change the exit code
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`accelsim run --json | head`)
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

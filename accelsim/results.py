@@ -37,6 +37,7 @@ class RunResult:
     sim: SimOutput | None = field(default=None, repr=False)
     graph: Graph | None = field(default=None, repr=False)
     arch: ArchSpec | None = field(default=None, repr=False)
+    gpu_result: Any = field(default=None, repr=False)  # accelsim.gpu.model.GpuResult, per-op times
 
     def __getitem__(self, k: str) -> Any:
         return self.data[k]
@@ -45,18 +46,47 @@ class RunResult:
         return json.dumps(self.data, indent=2, sort_keys=False) + "\n"
 
     def ops_frame(self) -> Any:
+        """The per-op table as a pandas DataFrame (columns :data:`OPS_COLUMNS`)."""
         import pandas as pd
 
         return pd.DataFrame(self.data["ops"], columns=OPS_COLUMNS)
 
+    def layers_frame(self) -> Any:
+        """The per-layer rollup (``layers``) as a pandas DataFrame; see accelsim/report/layers.py."""
+        import pandas as pd
+
+        from accelsim.report.layers import LAYER_COLUMNS
+
+        return pd.DataFrame(self.data.get("layers", []), columns=LAYER_COLUMNS)
+
     def write(self, out_dir: str | Path) -> list[Path]:
+        """Write ``result.json``, ``ops.csv`` and (when the result has ``layers``) ``layers.csv``."""
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
         rj = d / "result.json"
         rj.write_text(self.to_json())
         oc = d / "ops.csv"
-        self.ops_frame().to_csv(oc, index=False, lineterminator="\n")
-        return [rj, oc]
+        _write_csv(oc, self.data["ops"], OPS_COLUMNS)
+        out = [rj, oc]
+        if "layers" in self.data:
+            from accelsim.report.layers import LAYER_COLUMNS
+
+            lc = d / "layers.csv"
+            _write_csv(lc, self.data["layers"], LAYER_COLUMNS)
+            out.append(lc)
+        return out
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A CSV like pandas' ``to_csv(index=False)`` writes (None -> empty cell), without the
+    0.5 s pandas import on every ``--out``."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else r.get(c) for c in columns])
 
 
 TIMELINE_BINS = 100
@@ -138,7 +168,7 @@ def build_result(
                           "busy_cycles": sim.stats.commands * (0 if program.mode == "scalesim" else arch.controller.sequencer.issue_cycles)}
     units["sequencer"]["utilization"] = _r(units["sequencer"]["busy_cycles"] / denom)
 
-    ideal = sum(a.ideal_cycles for a in sim.arrays)
+    ideal = sum(a._su_weight for a in sim.arrays)  # SCALE-Sim metrics are weighted by tile cycles
     su = sum(a._su_weighted for a in sim.arrays)
     me = sum(a._me_weighted for a in sim.arrays)
     array_util = {

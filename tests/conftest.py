@@ -18,6 +18,9 @@ except ImportError:  # pragma: no cover
     pass
 
 ROOT = Path(__file__).resolve().parent.parent
+# The trace cache (accelsim/workload/cache.py) lives under $XDG_CACHE_HOME: keep the tests' own
+# one inside the checkout (ignored by git) rather than in the user's ~/.cache.
+os.environ["XDG_CACHE_HOME"] = str(ROOT / ".pytest_cache" / "xdg")
 ARCHS = ROOT / "archs"
 DATA = Path(__file__).resolve().parent / "data"
 REFERENCE = ROOT.parent / "shared" / "reference"

@@ -1,6 +1,9 @@
 """Compact GPT-2 (nanoGPT-style) workloads with seeded random weights.
 
-Factories (keyword params ``seq`` and ``batch``):
+Factories (keyword params ``seq`` and ``batch``; ``decode=true, kv_len=L``: a decode step of
+``seq`` new tokens per sequence over an explicit KV cache, past keys / values
+``[batch, heads, L, head_dim]`` per layer as inputs, logits and each layer's new keys / values
+as outputs):
 
 * ``gpt2-tiny``  — 2 layers, d_model 128, 4 heads, vocab 1024, default seq 64
 * ``gpt2-small`` — 12 layers, d_model 768, 12 heads, vocab 50257, default seq 1024
@@ -39,16 +42,28 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, past_k: torch.Tensor | None = None, past_v: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         hd = C // self.n_head
         q = q.view(B, T, self.n_head, hd).transpose(1, 2)
         k = k.view(B, T, self.n_head, hd).transpose(1, 2)
         v = v.view(B, T, self.n_head, hd).transpose(1, 2)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if past_k is None or past_v is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = y.transpose(1, 2).contiguous().view(B, T, C)
+            return self.c_proj(y)
+        # decode step: the new tokens attend over the cache and (causally) each other
+        L = past_k.shape[2]
+        kk, vv = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
+        mask = None
+        if T > 1:
+            mask = (torch.arange(L + T, device=x.device)[None, :] <= torch.arange(T, device=x.device)[:, None] + L)
+        y = F.scaled_dot_product_attention(q, kk, vv, attn_mask=mask)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.c_proj(y)
+        return self.c_proj(y), k, v
 
 
 class MLP(nn.Module):
@@ -70,10 +85,16 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.n_embd)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        x = x + self.mlp(self.ln_2(x))
-        return x
+    def forward(
+        self, x: torch.Tensor, past_k: torch.Tensor | None = None, past_v: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if past_k is None or past_v is None:
+            x = x + self.attn(self.ln_1(x))
+            x = x + self.mlp(self.ln_2(x))
+            return x
+        a, k, v = self.attn(self.ln_1(x), past_k, past_v)
+        x = x + a
+        return x + self.mlp(self.ln_2(x)), k, v
 
 
 class GPT2(nn.Module):
@@ -108,13 +129,24 @@ class GPT2(nn.Module):
                 for p in m.parameters(recurse=False):
                     p.normal_(mean=0.0, std=0.02)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    def forward(self, idx: torch.Tensor, *past: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """``past``: ``past_k.0, past_v.0, past_k.1, ...`` ([batch, heads, L, head_dim] each) for a
+        decode step; then the new keys and values of every layer are returned after the logits."""
         _, t = idx.shape
-        pos = torch.arange(0, t, dtype=torch.long, device=idx.device)
+        if not past:
+            pos = torch.arange(0, t, dtype=torch.long, device=idx.device)
+            x = self.wte(idx) + self.wpe(pos)
+            for block in self.h:
+                x = block(x)
+            return self.lm_head(self.ln_f(x))
+        L = past[0].shape[2]
+        pos = torch.arange(L, L + t, dtype=torch.long, device=idx.device)
         x = self.wte(idx) + self.wpe(pos)
-        for block in self.h:
-            x = block(x)
-        return self.lm_head(self.ln_f(x))
+        new: list[torch.Tensor] = []
+        for i, block in enumerate(self.h):
+            x, k, v = block(x, past[2 * i], past[2 * i + 1])
+            new += [k, v]
+        return (self.lm_head(self.ln_f(x)), *new)
 
 
 def _positive_int(name: str, key: str, v: object) -> int:
@@ -129,15 +161,23 @@ def _positive_int(name: str, key: str, v: object) -> int:
     return n
 
 
-def _build(cfg: GPT2Config, name: str, seq: int, batch: int) -> Workload:
+def _build(cfg: GPT2Config, name: str, seq: int, batch: int, decode: bool = False, kv_len: int = 0) -> Workload:
     seq = _positive_int(name, "seq", seq)
     batch = _positive_int(name, "batch", batch)
-    if seq > cfg.block_size:
-        raise ValueError(f"{name}: seq {seq} exceeds the context length {cfg.block_size}")
+    if decode:
+        kv_len = _positive_int(name, "kv_len", kv_len)
+    elif kv_len:
+        raise ValueError(f"{name}: kv_len={kv_len} needs decode=true")
+    if seq + kv_len > cfg.block_size:
+        raise ValueError(f"{name}: seq {seq} + kv_len {kv_len} exceeds the context length {cfg.block_size}")
     torch.manual_seed(0)
     model = GPT2(cfg).eval()
     gen = torch.Generator().manual_seed(1)
     idx = torch.randint(0, cfg.vocab_size, (batch, seq), dtype=torch.int64, generator=gen)
+    inputs: tuple[torch.Tensor, ...] = (idx,)
+    if decode:
+        hd = cfg.n_embd // cfg.n_head
+        inputs += tuple(torch.randn(batch, cfg.n_head, kv_len, hd, generator=gen) for _ in range(2 * cfg.n_layer))
     meta = {
         "seq": seq,
         "batch": batch,
@@ -147,19 +187,21 @@ def _build(cfg: GPT2Config, name: str, seq: int, batch: int) -> Workload:
         "n_head": cfg.n_head,
         "vocab": cfg.vocab_size,
     }
-    return Workload(name=name, module=model, example_inputs=(idx,), meta=meta)
+    if decode:
+        meta.update(decode=True, kv_len=kv_len)
+    return Workload(name=name, module=model, example_inputs=inputs, meta=meta)
 
 
 TINY = GPT2Config(n_layer=2, n_embd=128, n_head=4, vocab_size=1024, block_size=1024)
 SMALL = GPT2Config(n_layer=12, n_embd=768, n_head=12, vocab_size=50257, block_size=1024)
 
 
-def gpt2_tiny(seq: int = 64, batch: int = 1) -> Workload:
-    return _build(TINY, "gpt2-tiny", seq, batch)
+def gpt2_tiny(seq: int = 64, batch: int = 1, decode: bool = False, kv_len: int = 0) -> Workload:
+    return _build(TINY, "gpt2-tiny", seq, batch, decode, kv_len)
 
 
-def gpt2_small(seq: int = 1024, batch: int = 1) -> Workload:
-    return _build(SMALL, "gpt2-small", seq, batch)
+def gpt2_small(seq: int = 1024, batch: int = 1, decode: bool = False, kv_len: int = 0) -> Workload:
+    return _build(SMALL, "gpt2-small", seq, batch, decode, kv_len)
 
 
 WORKLOADS = {"gpt2-tiny": gpt2_tiny, "gpt2-small": gpt2_small}

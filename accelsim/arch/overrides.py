@@ -26,6 +26,7 @@ Segment = str | int
 
 _KEY_RE = re.compile(r"[^.\[\]\s=]+")
 _INDEX_RE = re.compile(r"\[(\d+)\]")
+_EXP_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 
 def _fail(message: str) -> SpecError:
@@ -87,9 +88,11 @@ def parse_override(text: str) -> tuple[str, object]:
         raise _fail("no value after '=' (write null to clear an optional field)")
     try:
         value = yaml.safe_load(raw)
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError) as e:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise _fail(f"cannot parse value {raw.strip()!r} as YAML: {problem}") from None
+    if isinstance(value, str) and _EXP_NUMBER.match(value):
+        value = float(value)  # YAML 1.1 reads 1e3 (no dot) as a string; on a command line it is a number
     return path, value
 
 
@@ -161,3 +164,63 @@ def apply_overrides(data: Mapping, overrides: Sequence[str], file: str) -> dict:
     if problems:
         raise SpecError(problems)
     return out
+
+
+def schema_problem(path: str) -> str | None:
+    """Why ``path`` names no field of an architecture file, or None when it does.
+
+    Walks the :class:`~accelsim.arch.spec.ArchSpec` model (not a particular file): keys of a
+    model must be its fields, list steps must be indices, mapping keys (partition names,
+    vector op kinds) are free here and checked when the value is validated. Example::
+
+        >>> schema_problem("arrays[0].rowz")  # doctest: +ELLIPSIS
+        "unknown key 'rowz' in arrays[0] (allowed: ...); did you mean 'rows'?"
+    """
+    import difflib
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    from accelsim.arch.spec import ArchSpec
+
+    try:
+        segments = parse_path(path)
+    except SpecError as e:
+        return e.problems[0].message
+    tp: object = ArchSpec
+    for depth, seg in enumerate(segments):
+        while True:  # strip Annotated[...] and Optional[...]
+            origin = typing.get_origin(tp)
+            if origin is typing.Annotated:
+                tp = typing.get_args(tp)[0]
+            elif origin in (typing.Union, types.UnionType):
+                members = [a for a in typing.get_args(tp) if a is not type(None)]
+                if len(members) != 1:
+                    return None  # a union of several types: the value's validation decides
+                tp = members[0]
+            else:
+                break
+        origin = typing.get_origin(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if isinstance(seg, int):
+                return f"{format_path(segments[:depth]) or 'the top level'} is not a list"
+            field = tp.model_fields.get(seg)
+            if field is None:
+                allowed = sorted(tp.model_fields)
+                where = format_path(segments[:depth]) or "the top level"
+                msg = f"unknown key {seg!r} in {where} (allowed: {', '.join(allowed)})"
+                close = difflib.get_close_matches(seg, allowed, n=1)
+                return msg + (f"; did you mean '{close[0]}'?" if close else "")
+            tp = field.annotation
+        elif origin is list:
+            if not isinstance(seg, int):
+                return f"{format_path(segments[:depth])} is a list; index it like {format_path(segments[:depth])}[0]"
+            tp = typing.get_args(tp)[0]
+        elif origin is dict:
+            if isinstance(seg, int):
+                return f"{format_path(segments[:depth])} is a mapping, not a list"
+            tp = typing.get_args(tp)[1]
+        else:
+            return f"{format_path(segments[:depth])} is a single value; it has no {seg!r}"
+    return None

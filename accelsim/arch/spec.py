@@ -9,9 +9,12 @@ tile fits its partition) and returns *all* problems with their YAML paths.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from accelsim.workload.opset import COST_CLASSES
 
 Dataflow = Literal["os", "ws", "is"]
 Precision = Literal["int8", "int16", "int32", "fp16", "bf16", "fp32"]
@@ -39,54 +42,104 @@ VALID_PRECISION_PAIRS: set[tuple[str, str]] = {
 }
 
 
+#: Names of units other than the arrays (keys of ``units`` in result.json, the ops' ``unit``
+#: column, energy and area breakdown keys): an array may not be called any of these.
+RESERVED_UNIT_NAMES: frozenset[str] = frozenset(
+    {"vector", "dma", "dram", "sram", "sequencer", "rom", "none", "array", "arrays", "static", "total"}
+)
+
+#: Most physical arrays (``count`` summed over groups). Each is a SimPy resource and a
+#: per-unit record; 1024 is 4x a TPUv4 pod slice's MXUs per chip by far (TPUv4: 8 per chip).
+MAX_ARRAY_INSTANCES = 1024
+
+#: Names of arrays, SRAM partitions and residual partitions: they key result.json and its
+#: tables, so a letter, digit or ``_`` first, then letters, digits, ``_`` or ``-``; no dots
+#: (``mxu.0`` is what ``count`` expands to) and no markup characters.
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def _unit_name(v: str) -> str:
+    if not _NAME_RE.match(v):
+        raise ValueError(f"{v[:70]!r} is not a valid name (letters, digits, _ and -, at most 64 characters; "
+                         "no dots, spaces or brackets)")
+    return v
+
+
+UnitName = Annotated[str, AfterValidator(_unit_name)]
+
+
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # inf and NaN are never a valid hardware figure: refused in every float field.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+#: Optional overrides: a positive finite number up to a bound (the unit is in the field name).
+Upto1e3 = Annotated[float, Field(gt=0, le=1e3)] | None
+Upto1e4 = Annotated[float, Field(gt=0, le=1e4)] | None
+Upto1e5 = Annotated[float, Field(gt=0, le=1e5)] | None
 
 
 class ArraySpec(_Frozen):
     """A group of ``count`` identical systolic arrays."""
 
-    name: str | None = Field(None, description="label; defaults to sa<index>")
-    count: PositiveInt = Field(1, description="number of identical arrays in this group")
-    rows: PositiveInt = Field(description="PE rows (R)")
-    cols: PositiveInt = Field(description="PE columns (C)")
-    dataflow: Dataflow = Field("ws", description="os | ws | is")
-    precision: Precision = Field("int8", description="input (operand) precision")
-    acc_precision: Precision = Field("int32", description="accumulator precision")
-    mac_energy_pj: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="override: energy per MAC (pJ)"
+    name: UnitName | None = Field(
+        None, description="label (letters, digits, _ and -; not a unit name such as vector or dma); "
+        "defaults to sa<index>; a group of count > 1 is named <name>.0, <name>.1, ..."
     )
-    area_mm2: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="override: area of one array (mm^2)"
+    count: Annotated[int, Field(gt=0, le=MAX_ARRAY_INSTANCES)] = Field(
+        1, description=f"number of identical arrays in this group, 1..{MAX_ARRAY_INSTANCES} "
+        f"(all groups together at most {MAX_ARRAY_INSTANCES})"
+    )
+    rows: Annotated[int, Field(gt=0, le=4096)] = Field(description="PE rows (R), 1..4096 PEs (TPUv1: 256)")
+    cols: Annotated[int, Field(gt=0, le=4096)] = Field(description="PE columns (C), 1..4096 PEs (TPUv1: 256)")
+    dataflow: Dataflow = Field("ws", description="os (output-), ws (weight-) or is (input-stationary)")
+    precision: Precision = Field("int8", description="input (operand) precision")
+    acc_precision: Precision = Field("int32", description="accumulator precision (a supported pair with precision)")
+    mac_energy_pj: Upto1e3 = Field(
+        None, description="override: energy per MAC (pJ), in (0, 1000]; default from the technology table"
+    )
+    area_mm2: Upto1e5 = Field(
+        None, description="override: area of one array (mm^2), in (0, 1e5] (a wafer is ~46,000 mm^2)"
     )
 
 
 class PartitionSpec(_Frozen):
     """A named group of SRAM banks holding the given operand roles."""
 
-    banks: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, description="bank indices")
-    holds: list[Role] = Field(min_length=1, description="operand roles stored here")
-    read_energy_pj: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="override: energy per bank-width read in this partition (pJ)"
+    banks: list[Annotated[int, Field(ge=0, le=65535)]] = Field(
+        min_length=1, max_length=4096, description="bank indices (each < sram.banks, each in one partition)"
     )
-    write_energy_pj: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="override: energy per bank-width write in this partition (pJ)"
+    holds: list[Role] = Field(min_length=1, max_length=5, description="operand roles stored here")
+    read_energy_pj: Upto1e5 = Field(
+        None, description="override: energy per bank-width read in this partition (pJ), in (0, 1e5]"
+    )
+    write_energy_pj: Upto1e5 = Field(
+        None, description="override: energy per bank-width write in this partition (pJ), in (0, 1e5]"
     )
 
 
 class SramSpec(_Frozen):
     """On-chip SRAM as ``banks`` identical banks grouped into partitions."""
 
-    banks: PositiveInt = Field(description="number of banks")
-    bank_size_kib: Annotated[float, Field(gt=0)] = Field(description="capacity of one bank (KiB)")
-    bank_width_bytes: PositiveInt = Field(description="bytes per cycle per port")
-    ports_per_bank: PositiveInt = Field(1, description="independent ports per bank")
-    partitions: dict[str, PartitionSpec] = Field(min_length=1)
-    read_energy_pj: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="override: energy per bank-width read (pJ)"
+    banks: Annotated[int, Field(gt=0, le=4096)] = Field(description="number of banks, 1..4096")
+    bank_size_kib: Annotated[float, Field(ge=0.0625, le=1048576)] = Field(
+        description="capacity of one bank (KiB, 1024 bytes), 0.0625 (64 bytes)..1048576 (1 GiB)"
     )
-    write_energy_pj: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="override: energy per bank-width write (pJ)"
+    bank_width_bytes: Annotated[int, Field(gt=0, le=4096)] = Field(
+        description="bytes per cycle per port, 1..4096 (at most the bank's size)"
+    )
+    ports_per_bank: Annotated[int, Field(gt=0, le=64)] = Field(1, description="independent ports per bank, 1..64")
+    partitions: dict[UnitName, PartitionSpec] = Field(
+        min_length=1, max_length=64,
+        description="partition name -> banks and roles, 1..64 partitions; the first (in file order) "
+        "holding a role is that role's home",
+    )
+    read_energy_pj: Upto1e5 = Field(
+        None, description="override: energy per bank-width read (pJ), in (0, 1e5]; default from the SRAM fit"
+    )
+    write_energy_pj: Upto1e5 = Field(
+        None, description="override: energy per bank-width write (pJ), in (0, 1e5]; default from the SRAM fit"
     )
 
     @property
@@ -109,68 +162,105 @@ class SramSpec(_Frozen):
 
 
 class DramSpec(_Frozen):
-    kind: Literal["ddr3", "ddr4", "lpddr4", "lpddr5", "gddr6", "hbm2", "hbm2e", "hbm3"] = "ddr4"
-    bandwidth_gbps: Annotated[float, Field(gt=0)] = Field(description="peak bandwidth (GB/s, 1e9)")
-    latency_ns: Annotated[float, Field(ge=0)] = Field(100.0, description="access latency (ns)")
-    channels: PositiveInt = Field(1, description="independent channels")
-    energy_pj_per_bit: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="override: access energy (pJ/bit)"
+    """Off-chip DRAM: peak bandwidth shared by independent channels."""
+
+    kind: Literal["ddr3", "ddr4", "lpddr4", "lpddr5", "gddr6", "hbm2", "hbm2e", "hbm3"] = Field(
+        "ddr4", description="DRAM technology (picks the access energy of the technology table)"
     )
-    capacity_gib: Annotated[float, Field(gt=0)] = 8.0
+    bandwidth_gbps: Annotated[float, Field(ge=0.001, le=1e5)] = Field(
+        description="peak bandwidth (GB/s, 1e9 bytes/s), 0.001..1e5 (an HBM3e stack: ~1,200)"
+    )
+    latency_ns: Annotated[float, Field(ge=0, le=1e5)] = Field(
+        100.0, description="access latency (ns), 0..1e5 (100 us)"
+    )
+    channels: Annotated[int, Field(gt=0, le=1024)] = Field(
+        1, description="independent channels sharing the bandwidth equally, 1..1024"
+    )
+    energy_pj_per_bit: Upto1e3 = Field(
+        None, description="override: access energy (pJ/bit), in (0, 1000]; default from the technology table"
+    )
+    capacity_gib: Annotated[float, Field(gt=0, le=1e5)] = Field(
+        8.0, description="capacity (GiB), in (0, 1e5]; for the record (area, reports), not a simulated limit"
+    )
 
 
 class DmaSpec(_Frozen):
-    engines: PositiveInt = Field(2, description="number of DMA engines")
-    setup_cycles: Annotated[int, Field(ge=0)] = Field(32, description="per-transfer setup")
-    max_burst_bytes: PositiveInt = Field(4096, description="largest single burst")
-    transfer_energy_pj: Annotated[float, Field(ge=0)] | None = None
+    """DMA engines moving tiles between DRAM and SRAM."""
+
+    engines: Annotated[int, Field(gt=0, le=1024)] = Field(2, description="number of DMA engines, 1..1024")
+    setup_cycles: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        32, description="per-transfer setup (cycles), 0..1e6"
+    )
+    max_burst_bytes: Annotated[int, Field(gt=0, le=1 << 30)] = Field(
+        4096, description="largest single burst (bytes), 1..2^30"
+    )
+    transfer_energy_pj: Annotated[float, Field(ge=0, le=1e6)] | None = Field(
+        None, description="override: energy per transfer (pJ), 0..1e6; default from the technology table"
+    )
+    byte_energy_pj: Annotated[float, Field(ge=0, le=1e6)] | None = Field(
+        None, description="override: on-chip transport energy per byte moved (pJ/B), 0..1e6; default from "
+        "the technology table"
+    )
 
 
 class SequencerSpec(_Frozen):
-    issue_cycles: Annotated[int, Field(ge=0)] = Field(4, description="cycles to issue one command")
-    queue_depth: PositiveInt = Field(8, description="commands in flight before issue blocks")
-    command_energy_pj: Annotated[float, Field(ge=0)] | None = None
+    """The sequencer issuing tile commands in program order."""
+
+    issue_cycles: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        4, description="cycles to issue one command, 0..1e6"
+    )
+    queue_depth: Annotated[int, Field(gt=0, le=65536)] = Field(
+        8, description="commands in flight before issue blocks, 1..65536"
+    )
+    command_energy_pj: Annotated[float, Field(ge=0, le=1e6)] | None = Field(
+        None, description="override: energy per issued command (pJ), 0..1e6; default from the technology table"
+    )
 
 
 class ControllerSpec(_Frozen):
-    dma: DmaSpec = DmaSpec()
-    sequencer: SequencerSpec = SequencerSpec()
+    """Control: DMA engines and the sequencer."""
+
+    dma: DmaSpec = Field(DmaSpec(), description="DMA engines")
+    sequencer: SequencerSpec = Field(SequencerSpec(), description="command sequencer")
 
 
-#: Default per-element cost (cycles per lane) of vector op kinds.
-DEFAULT_VECTOR_OP_CYCLES: dict[str, int] = {
-    "default": 1,
-    "add": 1,
-    "mul": 1,
-    "relu": 1,
-    "compare": 1,
-    "copy": 1,
-    "exp": 4,
-    "gelu": 6,
-    "softmax": 8,
-    "layer_norm": 6,
-    "reduce": 1,
-    "topk": 4,
-    "gather": 1,
-    "gather_mac": 1,
-    "div": 4,
-    "rsqrt": 4,
-}
+#: Default per-element cost (cycles per lane) of vector op kinds: the op registry's cost classes
+#: (accelsim/workload/opset.py, where each class's figure is derived).
+DEFAULT_VECTOR_OP_CYCLES: dict[str, int] = dict(COST_CLASSES)
+
+#: The cost classes (tests/workload/test_opset.py checks this equals opset.COST_CLASSES).
+VectorKind = Literal[
+    "default", "add", "mul", "relu", "compare", "copy", "exp", "gelu", "softmax", "layer_norm",
+    "reduce", "topk", "gather", "gather_mac", "div", "rsqrt",
+    "silu", "softplus", "hardswish", "hardsigmoid", "affine", "rms_norm", "interp",
+]
 
 
 class VectorSpec(_Frozen):
-    lanes: PositiveInt = Field(64, description="SIMD lanes (elements per cycle at cost 1)")
-    precision: Precision = "fp32"
-    pipeline_latency_cycles: Annotated[int, Field(ge=0)] = 8
-    op_cycles: dict[str, PositiveInt] = Field(
-        default_factory=dict, description="per-element cost by op kind; merged over defaults"
+    """The SIMD vector unit (element-wise ops, softmax, normalisation, gathers)."""
+
+    lanes: Annotated[int, Field(gt=0, le=65536)] = Field(
+        64, description="SIMD lanes (elements per cycle at cost 1), 1..65536"
     )
-    op_energy_pj: Annotated[float, Field(gt=0)] | None = None
-    area_mm2: Annotated[float, Field(gt=0)] | None = None
+    precision: Precision = Field("fp32", description="arithmetic precision")
+    pipeline_latency_cycles: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        8, description="pipeline fill per vector pass (cycles), 0..1e6"
+    )
+    op_cycles: dict[VectorKind, Annotated[int, Field(gt=0, le=1_000_000)]] = Field(
+        default_factory=dict,
+        description="per-element cost (cycles per lane, 1..1e6) by op kind; merged over the defaults "
+        f"({', '.join(f'{k} {v}' for k, v in DEFAULT_VECTOR_OP_CYCLES.items())})",
+    )
+    op_energy_pj: Upto1e4 = Field(
+        None, description="override: energy per element-op at cost 1 (pJ), in (0, 1e4]"
+    )
+    area_mm2: Upto1e5 = Field(
+        None, description="override: area of the vector unit (mm^2), in (0, 1e5]"
+    )
 
     def cost(self, kind: str) -> int:
         if kind in self.op_cycles:
-            return self.op_cycles[kind]
+            return self.op_cycles[kind]  # type: ignore[index]
         if kind in DEFAULT_VECTOR_OP_CYCLES:
             return DEFAULT_VECTOR_OP_CYCLES[kind]
         return self.op_cycles.get("default", DEFAULT_VECTOR_OP_CYCLES["default"])
@@ -185,9 +275,10 @@ class ResidualPartitionSpec(_Frozen):
 class PolicyRule(_Frozen):
     """Which residual partitions a role (module paths matching ``role``) may read and write."""
 
-    role: str = Field(description="glob over module paths, e.g. 'h.*.attn.heads.*'")
-    read: list[str] = Field(default_factory=list)
-    write: list[str] = Field(default_factory=list)
+    role: str = Field(min_length=1, max_length=256,
+                      description="glob over module paths, e.g. 'h.*.attn.heads.*'")
+    read: list[str] = Field(default_factory=list, max_length=64, description="residual partitions it may read")
+    write: list[str] = Field(default_factory=list, max_length=64, description="residual partitions it may write")
 
 
 class ResidualSpec(_Frozen):
@@ -198,36 +289,46 @@ class ResidualSpec(_Frozen):
     a role no rule matches gets ``default``).
     """
 
-    partitions: dict[str, ResidualPartitionSpec] = Field(min_length=1)
-    policy: list[PolicyRule] = Field(default_factory=list)
-    default: Literal["allow", "deny"] = "deny"
+    partitions: dict[UnitName, ResidualPartitionSpec] = Field(
+        min_length=1, max_length=64, description="residual partition name -> its SRAM bank group"
+    )
+    policy: list[PolicyRule] = Field(default_factory=list, max_length=4096,
+                                     description="access rules, first match wins")
+    default: Literal["allow", "deny"] = Field("deny", description="access of a role no rule matches")
 
 
 class RomSpec(_Frozen):
     """Hard-wired modules: their weights live in on-chip ROM (no DRAM traffic)."""
 
-    modules: list[str] = Field(min_length=1, description="globs over module paths")
-    read_energy_pj_per_byte: Annotated[float, Field(gt=0)] | None = None
+    modules: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        min_length=1, max_length=4096, description="globs over module paths"
+    )
+    read_energy_pj_per_byte: Upto1e4 = Field(
+        None, description="override: ROM read energy (pJ/byte), in (0, 1e4]"
+    )
 
 
 class ArchSpec(_Frozen):
     """A whole accelerator."""
 
-    version: Literal[1] = 1
-    name: str
-    description: str = ""
-    clock_ghz: Annotated[float, Field(gt=0)]
-    technology: str = Field("45nm", description="energy/area table name, e.g. 45nm, 7nm")
-    arrays: list[ArraySpec] = Field(min_length=1)
-    sram: SramSpec
-    dram: DramSpec
-    controller: ControllerSpec = ControllerSpec()
-    vector: VectorSpec = VectorSpec()
-    static_power_w: Annotated[float, Field(ge=0)] | None = Field(
-        None, description="override: leakage/static power (W)"
+    version: Literal[1] = Field(1, description="file format version")
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$",
+                      description="architecture name (one line, at most 128 characters)")
+    description: str = Field("", max_length=10_000, description="free text")
+    clock_ghz: Annotated[float, Field(ge=0.001, le=10)] = Field(
+        description="clock frequency (GHz), 0.001 (1 MHz)..10"
     )
-    residual: ResidualSpec | None = None
-    rom: RomSpec | None = None
+    technology: str = Field("45nm", description="energy/area table name: 45nm, 28nm or 7nm")
+    arrays: list[ArraySpec] = Field(min_length=1, max_length=64, description="systolic array groups, 1..64")
+    sram: SramSpec = Field(description="on-chip SRAM")
+    dram: DramSpec = Field(description="off-chip DRAM")
+    controller: ControllerSpec = Field(ControllerSpec(), description="DMA engines and sequencer")
+    vector: VectorSpec = Field(VectorSpec(), description="vector unit")
+    static_power_w: Annotated[float, Field(ge=0, le=1e5)] | None = Field(
+        None, description="override: leakage/static power (W), 0..1e5; default from the technology table"
+    )
+    residual: ResidualSpec | None = Field(None, description="partitioned residual stream and its access policy")
+    rom: RomSpec | None = Field(None, description="hard-wired (ROM-resident) modules")
 
     @property
     def clock_hz(self) -> float:
@@ -305,10 +406,21 @@ def semantic_problems(spec: ArchSpec) -> list[tuple[str, str]]:
                     f"(one of {pairs})",
                 )
             )
-    # Array instance names key per-unit stats and traces, so they must be unique.
+    # Array instance names key per-unit stats and traces, so they must be unique, and must not
+    # be the name of another unit (an array called 'vector' would replace the vector unit's row).
     named: dict[str, int] = {}
+    n_inst = sum(a.count for a in spec.arrays)
+    if n_inst > MAX_ARRAY_INSTANCES:
+        probs.append(("arrays", f"{n_inst} arrays in all (count summed over groups); "
+                                f"the limit is {MAX_ARRAY_INSTANCES}"))
     for gi, a in enumerate(spec.arrays):
         base = a.name or f"sa{gi}"
+        if base.lower() in RESERVED_UNIT_NAMES:
+            probs.append((f"arrays[{gi}].name", f"'{base}' is the name of another unit "
+                                                f"(reserved: {', '.join(sorted(RESERVED_UNIT_NAMES))})"))
+            continue
+        if n_inst > MAX_ARRAY_INSTANCES:
+            continue
         insts = [base] if a.count == 1 else [f"{base}.{i}" for i in range(a.count)]
         for inst in insts:
             if inst in named and named[inst] != gi:
@@ -320,6 +432,14 @@ def semantic_problems(spec: ArchSpec) -> list[tuple[str, str]]:
                 )
                 break
             named[inst] = gi
+    from accelsim.energy.tables import TABLES
+
+    tech = spec.technology.strip().lower().replace(" ", "")
+    if tech not in TABLES:
+        probs.append(("technology", f"unknown technology table '{spec.technology}' (known: {', '.join(TABLES)})"))
+    if spec.sram.bank_width_bytes > spec.sram.bank_size_bytes:
+        probs.append(("sram.bank_width_bytes", f"{spec.sram.bank_width_bytes} bytes per access is more than "
+                                               f"a bank holds ({spec.sram.bank_size_bytes} bytes)"))
     if probs:
         return probs
     # Minimal tile footprints: one array-sized tile, double-buffered, must fit its partition.

@@ -185,6 +185,15 @@ VECTOR_OP_RECIPES: dict[str, tuple[float, float]] = {
     "softmax": (6.0, 4.0),  # max (1 cmp), x-max (1 add), exp (3,3), sum (1 add), x/sum (1 mult)
     "layer_norm": (4.0, 3.0),  # sum, x-mean, square, sum sq, *rstd, *gamma, +beta
     "topk": (4.0, 0.0),  # ~4 compares per element
+    # cost classes of the op registry (accelsim/workload/opset.py), same counting:
+    "gather_mac": (1.0, 1.0),  # sparse decoder: gather a row element, multiply-accumulate it
+    "silu": (3.0, 4.0),  # sigmoid (as exp: 3, 3) + 1 mult
+    "softplus": (6.0, 6.0),  # log1p(exp(x)): two SFU evaluations with range reduction
+    "hardswish": (3.0, 2.0),  # x + 3 (1 add), clamp (2 compares), * x, * 1/6 (2 mults)
+    "hardsigmoid": (3.0, 1.0),  # x * 1/6 (1 mult), + 1/2 (1 add), clamp (2 compares)
+    "affine": (1.0, 1.0),  # inference batch norm: x * scale + shift per channel (1 FMA)
+    "rms_norm": (1.0, 3.0),  # square (1 mult), sum sq (1 add), * rstd, * gamma (2 mults)
+    "interp": (3.0, 4.0),  # bilinear: 4 weights x 4 neighbours (4 mults), 3 adds
 }
 
 # ----------------------------------------------------------------------------------------------

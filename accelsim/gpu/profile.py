@@ -9,6 +9,7 @@ one :class:`~accelsim.errors.SpecError`, each naming the file and the YAML path,
 
 Units are in field names: ``_tflops`` (1e12 FLOP/s or OP/s, dense, no sparsity), ``_gb``
 (1e9 bytes), ``_gbps`` (1e9 bytes/s), ``_mb`` (1e6 bytes), ``_mhz``, ``_w``, ``_us``.
+Efficiencies (``*_efficiency``) are fractions in (0, 1].
 
 Precisions. A GPU profile knows the GPU precisions ``fp32`` (CUDA-core FP32), ``tf32``,
 ``fp16``, ``bf16``, ``int8``, ``fp8`` (tensor cores). :func:`gpu_precision` maps an ASIC
@@ -19,11 +20,12 @@ asked. int16 and int32 have no GPU tensor-core path, so they run at the FP32 CUD
 
 from __future__ import annotations
 
+import functools
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from accelsim.errors import Problem, SpecError
@@ -117,8 +119,42 @@ class PeakTflops(_Frozen):
     fp8: _Pos | None = Field(None, description="FP8 tensor-core peak, dense (TFLOPS)")
 
 
+#: Kernel classes of non-GEMM kernels, each with its own achieved fraction of peak bandwidth
+#: (:attr:`GpuProfile.class_memory_efficiency`); see :func:`accelsim.gpu.model.kernel_class`.
+KernelClass = Literal["elementwise", "softmax", "norm", "reduce", "gather", "copy", "attention"]
+KERNEL_CLASSES: tuple[str, ...] = ("elementwise", "softmax", "norm", "reduce", "gather", "copy", "attention")
+
+
+class Interconnect(_Frozen):
+    """GPU-to-GPU links, for multi-GPU (tensor-parallel) costs.
+
+    ``links * link_bandwidth_gbps`` is what one GPU can send per direction at once (e.g. H100
+    NVLink 4: 18 x 25 GB/s = 450 GB/s per direction). ``latency_us`` is the per-hop latency of one
+    step of a collective (used as ``a`` in :func:`accelsim.gpu.model.ring_allreduce_s`).
+    """
+
+    kind: Literal["nvlink", "pcie"] = Field(description="link technology")
+    generation: str = Field(min_length=1, description='e.g. "NVLink 4", "PCIe Gen4 x16"')
+    links: Annotated[int, Field(gt=0)] = Field(description="links per GPU")
+    link_bandwidth_gbps: _Pos = Field(description="bandwidth of one link, per direction (GB/s, 1e9)")
+    latency_us: Annotated[float, Field(ge=0)] = Field(
+        description="per-hop latency of one collective step (us)"
+    )
+    source: str = Field(min_length=1, description="where the link figures come from")
+
+    @property
+    def bandwidth_per_direction_gbps(self) -> float:
+        """Aggregate bandwidth one GPU sends (or receives) at once (GB/s)."""
+        return self.links * self.link_bandwidth_gbps
+
+    @property
+    def bandwidth_bytes_per_s(self) -> float:
+        """:attr:`bandwidth_per_direction_gbps` in bytes/s."""
+        return self.bandwidth_per_direction_gbps * 1e9
+
+
 class GpuProfile(_Frozen):
-    """One GPU: datasheet figures and the knobs of the roofline model in :mod:`accelsim.gpu.model`.
+    """One GPU: datasheet figures and the knobs of the kernel model in :mod:`accelsim.gpu.model`.
 
     Example::
 
@@ -137,37 +173,56 @@ class GpuProfile(_Frozen):
     memory_gb: _Pos = Field(description="device memory capacity (GB, 1e9 bytes)")
     memory_bandwidth_gbps: _Pos = Field(description="peak device-memory bandwidth (GB/s, 1e9)")
     l2_mb: _Pos = Field(description="L2 cache size (MB)")
+    l2_bandwidth_gbps: _Pos = Field(
+        description="L2 -> SM bandwidth, all SMs together (GB/s); bounds small GEMM tiles"
+    )
     sm_count: Annotated[int, Field(gt=0)] = Field(description="streaming multiprocessors")
     boost_clock_mhz: _Pos = Field(description="boost clock (MHz)")
     tdp_w: _Pos = Field(description="board power limit / TDP (W)")
     idle_power_w: Annotated[float, Field(ge=0)] = Field(
         description="power when no kernel runs (W); must be < tdp_w"
     )
-    launch_overhead_us: Annotated[float, Field(ge=0)] = Field(
-        5.0, description="per-kernel launch overhead from eager PyTorch (us)"
-    )
-    graph_launch_overhead_us: Annotated[float, Field(ge=0)] = Field(
-        1.3, description="per-kernel launch overhead inside a CUDA graph (us)"
+    interconnect: Interconnect | None = Field(
+        None, description="GPU-to-GPU links (NVLink or PCIe), for multi-GPU costs"
     )
 
+    # -- host side: launch and framework overheads ------------------------------------------
+    launch_overhead_us: Annotated[float, Field(ge=0)] = Field(
+        5.0, description="host time to launch one kernel from eager PyTorch (us)"
+    )
+    framework_overhead_us: Annotated[float, Field(ge=0)] = Field(
+        5.0, description="host time of the framework per eager op besides the launch (us)"
+    )
+    graph_launch_overhead_us: Annotated[float, Field(ge=0)] = Field(
+        1.3, description="GPU-side gap per kernel inside a CUDA-graph replay (us)"
+    )
+    kernel_latency_us: Annotated[float, Field(ge=0)] = Field(
+        2.0, description="fixed device time of any kernel: ramp-up and tail of its grid (us)"
+    )
+
+    # -- kernel efficiencies ----------------------------------------------------------------
     gemm_max_efficiency: _Frac = Field(
-        description="achieved fraction of the tensor-core peak on large GEMMs"
+        description="achieved fraction of the per-SM tensor-core peak inside one GEMM tile"
     )
-    gemm_m_half: _Pos = Field(
-        description="rows M at which the small-M factor M/(M+m_half) is 1/2"
+    gemm_memory_efficiency: _Frac = Field(
+        description="achieved fraction of peak bandwidth by a GEMM that streams its operands"
     )
-    gemm_nk_half: _Pos = Field(
-        description="N*K at which the small-N*K factor is half-way from its floor to 1"
-    )
-    gemm_nk_floor: Annotated[float, Field(ge=0, lt=1)] = Field(
-        description="small-N*K factor as N*K -> 0"
+    attention_max_efficiency: _Frac = Field(
+        description="achieved fraction of the per-SM tensor-core peak inside one "
+        "FlashAttention-2 tile"
     )
     memory_efficiency: _Frac = Field(
-        description="achieved fraction of peak bandwidth by a streaming copy kernel"
+        description="achieved fraction of peak bandwidth by a streaming copy kernel; the "
+        "default of every kernel class not in class_memory_efficiency"
+    )
+    class_memory_efficiency: dict[KernelClass, _Frac] = Field(
+        default_factory=dict,
+        description="achieved fraction of peak bandwidth per kernel class "
+        "(elementwise, softmax, norm, reduce, gather, copy, attention)",
     )
     kind_memory_efficiency: dict[str, _Frac] = Field(
         default_factory=dict,
-        description="per op kind override of memory_efficiency (e.g. gelu: 0.77)",
+        description="per op kind override of the class efficiency (e.g. gelu: 0.77)",
     )
 
     # -- derived ---------------------------------------------------------------------
@@ -196,12 +251,29 @@ class GpuProfile(_Frozen):
         """Peak device-memory bandwidth (bytes/s)."""
         return self.memory_bandwidth_gbps * 1e9
 
-    def memory_efficiency_for(self, kind: str) -> float:
-        """Achieved fraction of peak bandwidth for a kernel of op ``kind``."""
-        return self.kind_memory_efficiency.get(kind, self.memory_efficiency)
+    @property
+    def l2_bandwidth_bytes_per_s(self) -> float:
+        """L2 -> SM bandwidth, all SMs (bytes/s)."""
+        return self.l2_bandwidth_gbps * 1e9
+
+    def class_efficiency(self, cls: str) -> float:
+        """Achieved fraction of peak bandwidth of a kernel class (``memory_efficiency`` when the
+        profile gives none for it)."""
+        return float(self.class_memory_efficiency.get(cls, self.memory_efficiency))  # type: ignore[call-overload]
+
+    def memory_efficiency_for(self, kind: str, cls: str | None = None) -> float:
+        """Achieved fraction of peak bandwidth for a kernel of op ``kind`` (class ``cls``; by
+        default the class :func:`accelsim.gpu.model.kernel_class` gives the kind)."""
+        if kind in self.kind_memory_efficiency:
+            return self.kind_memory_efficiency[kind]
+        if cls is None:
+            from accelsim.gpu.model import kernel_class
+
+            cls = kernel_class(kind)
+        return self.class_efficiency(cls)
 
     def launch_s(self, cuda_graphs: bool = False) -> float:
-        """Per-kernel launch overhead (s), eager or inside a CUDA graph."""
+        """Per-kernel launch overhead (s): eager host launch, or the gap inside a CUDA graph."""
         return (self.graph_launch_overhead_us if cuda_graphs else self.launch_overhead_us) * 1e-6
 
 
@@ -214,10 +286,11 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     for part in loc[:-1]:
         f = model.model_fields.get(str(part))
         ann = f.annotation if f else None
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            model = ann
-        else:
+        cands = [ann, *typing.get_args(ann)]  # Optional[Model] -> Model
+        sub = [a for a in cands if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not sub:
             return []
+        model = sub[0]
     return list(model.model_fields)
 
 
@@ -279,27 +352,6 @@ def profile_from_dict(data: Any, file: str = "") -> GpuProfile:
     return prof
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys instead of silently keeping the last."""
-
-
-def _construct_mapping(
-    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
-) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}'", key_node.start_mark
-            )
-        seen.add(key)
-    return dict(loader.construct_mapping(node, deep=deep))  # type: ignore[no-untyped-call]
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _shipped() -> dict[str, Path]:
     return {p.stem.lower(): p for p in sorted(PROFILE_DIR.glob("*.yaml"))}
 
@@ -328,19 +380,12 @@ def is_path_spec(name_or_path: str | Path) -> bool:
 
 
 def read_yaml(path: Path, label: str, what: str) -> Any:
-    """Parse one YAML file, rejecting duplicate keys; unreadable files and YAML errors become a
-    :class:`SpecError` naming ``label`` (``what`` says what kind of file it is)."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise SpecError([Problem(label, "", f"cannot read {what}: {e.strerror or e}")]) from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise SpecError([Problem(label, "", f"invalid YAML: {problem}{where}")]) from None
+    """Parse one YAML file with :func:`accelsim.specio.read_yaml` (regular files only, size
+    and nesting bounded, duplicate keys refused); every problem is a :class:`SpecError`
+    naming ``label`` (``what`` says what kind of file it is)."""
+    from accelsim.specio import read_yaml as _read_yaml
+
+    return _read_yaml(path, label, what)
 
 
 def load_profile(name_or_path: str | Path = DEFAULT_GPU) -> GpuProfile:
@@ -351,7 +396,13 @@ def load_profile(name_or_path: str | Path = DEFAULT_GPU) -> GpuProfile:
     """
     if is_path_spec(name_or_path):
         path, label = Path(name_or_path), str(name_or_path)
-    else:
-        path = _shipped()[resolve_name(str(name_or_path))]
-        label = path.name
-    return profile_from_dict(read_yaml(path, label, "GPU profile"), file=label)
+        return profile_from_dict(read_yaml(path, label, "GPU profile"), file=label)
+    return _load_shipped(resolve_name(str(name_or_path)))
+
+
+@functools.cache
+def _load_shipped(name: str) -> GpuProfile:
+    """A shipped profile, parsed once per process (profiles are frozen; package data does not
+    change while accelsim runs)."""
+    path = _shipped()[name]
+    return profile_from_dict(read_yaml(path, path.name, "GPU profile"), file=path.name)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from accelsim.cli import _console, handle_errors
+from accelsim.cli import _console, handle_errors, no_cache_option
 from accelsim.errors import CheckFailure
 from accelsim.regress.compare import CaseResult, Report
 
@@ -25,14 +25,16 @@ _STYLE = {"ok": "green", "improved": "cyan", "new": "yellow", "regressed": "bold
               help="write a Markdown summary here (e.g. \"$GITHUB_STEP_SUMMARY\")")
 @click.option("-k", "--case", "cases", multiple=True, metavar="NAME", help="run only this case (repeatable)")
 @click.option("-q", "--quiet", is_flag=True, help="print only failures and the verdict")
+@no_cache_option
 @handle_errors
 def regress(suite_file: str, baseline: str | None, update_baseline: bool, junit: str | None,
             summary: str | None, cases: tuple[str, ...], quiet: bool) -> None:
     """Run SUITE.yaml and compare each case's metrics with the baseline.
 
     \b
-    Exit status: 0 no regression; 1 a metric moved past its tolerance, a check failed, a case
-    errored or is missing from the baseline; 2 malformed suite or baseline.
+    Exit status (the same with -q): 0 no regression; 1 a metric moved past its tolerance or is no
+    longer reported, a check failed, a case errored; 2 a malformed suite or baseline, or a baseline
+    that does not cover the run (another suite's, a case or tracked metric missing, a null value).
     Examples:
       accelsim regress benchmarks/suite.yaml --baseline benchmarks/baseline.json
       accelsim regress benchmarks/suite.yaml --baseline benchmarks/baseline.json --update-baseline

@@ -7,6 +7,14 @@
 Every case is resolved first (arch files, overrides, workloads): a problem there is bad input
 and raises :class:`~accelsim.errors.SpecError` naming ``suite.yaml: cases[i].field``. Workloads are
 traced once per (workload, params). Errors while simulating a case fail that case.
+
+The gate cannot be disabled by accident. Unless the baseline is being rewritten
+(``update=True``), a baseline that does not cover the run is bad input (exit 2), found before
+anything is simulated: a baseline recorded for another suite, a selected case it lacks, a
+tracked metric it lacks or records as null. A case whose definition changed since it was
+recorded is compared (the change is what the gate measures) with a note naming what changed.
+A tracked metric the run no longer reports fails the case (exit 1), and ``--update-baseline``
+refuses to record one.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ from accelsim.regress.suite import (
 )
 from accelsim.sweep.spec import METRICS, metric_value, resolve_arch_path
 
-__all__ = ["CaseResult", "MetricResult", "Report", "compare_metric", "run_suite", "write_baseline"]
+__all__ = ["CaseResult", "MetricResult", "Report", "baseline_problems", "compare_metric", "run_suite",
+           "write_baseline"]
 
 #: Metric statuses: ``ok`` within tolerance, ``improved`` beyond tolerance the good way,
 #: ``regressed`` beyond tolerance the bad way, ``new`` not in the baseline, ``missing`` in the
@@ -158,19 +167,16 @@ class _Resolved:
     graph: Any  # Graph
     options: Any  # RunOptions
     digest: str
+    traced: Any = None  # the traced workload (weights, inputs) when options.check is set
 
 
 def _run_options(case: Case) -> Any:
-    from dataclasses import fields
-
     from accelsim.api import RunOptions
     from accelsim.mapping.mapper import MappingOptions
+    from accelsim.mapping.program import TimingMode
 
-    mode = "scalesim" if case.options.compat == "scalesim" else "pipelined"
-    kw: dict[str, Any] = {"mode": mode, "mapping": MappingOptions(**{**case.options.mapping, "mode": mode})}
-    if case.options.check and "check" in {f.name for f in fields(RunOptions)}:
-        kw["check"] = True
-    return RunOptions(**kw)
+    mode: TimingMode = "scalesim" if case.options.compat == "scalesim" else "pipelined"
+    return RunOptions(mode=mode, mapping=MappingOptions(**{**case.options.mapping, "mode": mode}))
 
 
 def _resolve(ls: LoadedSuite, cases: Sequence[tuple[int, Case]]) -> list[_Resolved]:
@@ -188,11 +194,16 @@ def _resolve(ls: LoadedSuite, cases: Sequence[tuple[int, Case]]) -> list[_Resolv
             arch = load_arch(path, c.set)
         except SpecError as e:
             problems += [Problem(ls.file, f"{where}.arch", f"{c.arch}: {p}") for p in e.problems]
-        gkey = json.dumps([c.workload, c.params], sort_keys=True, default=str)
+        gkey = json.dumps([c.workload, c.params, c.options.check], sort_keys=True, default=str)
+        traced = None
         try:
             if gkey not in graphs:
-                graphs[gkey] = api.load_graph(c.workload, c.params)
+                # the functional check needs the weights and inputs: trace with them
+                graphs[gkey] = api.load_traced(c.workload, c.params) if c.options.check \
+                    else api.load_graph(c.workload, c.params)
             graph = graphs[gkey]
+            if c.options.check:
+                traced, graph = graph, graph.graph
         except AccelsimError as e:
             problems.append(Problem(ls.file, f"{where}.workload", str(e)))
         try:
@@ -202,7 +213,7 @@ def _resolve(ls: LoadedSuite, cases: Sequence[tuple[int, Case]]) -> list[_Resolv
         if arch is not None and graph is not None and opts is not None:
             text = json.dumps({"arch": spec_digest(arch), "graph": hashlib.sha256(graph.to_json().encode()).hexdigest(),
                                "options": opts.to_dict()}, sort_keys=True, default=str)
-            out.append(_Resolved(c, arch, graph, opts, hashlib.sha256(text.encode()).hexdigest()[:16]))
+            out.append(_Resolved(c, arch, graph, opts, hashlib.sha256(text.encode()).hexdigest()[:16], traced))
     if problems:
         raise SpecError(problems)
     return out
@@ -227,28 +238,75 @@ def run_case(r: _Resolved, tolerances: Mapping[str, Tolerance], base: BaselineCa
     t0 = time.perf_counter()
     try:
         result = api.simulate(r.arch, r.graph, r.options)
+        if r.traced is not None:
+            api.check(result, r.traced, "outputs")
     except AccelsimError as e:
         res.wall_s = time.perf_counter() - t0
         res.error = f"simulation failed: {e}"
         return res
     res.wall_s = time.perf_counter() - t0
     data = result.data
-    res.current = {m: metric_value(data, m) for m in [*METRICS, *tolerances] if m != "check_passed"}
+    res.current = {m: metric_value(data, m) for m in [*METRICS, *tolerances]}
     res.current = {k: v for k, v in res.current.items() if v is not None}
     chk = _check_problem(data, r.case.options.check)
     if chk:
         res.problems.append(chk)
     if r.case.max_wall_s is not None and res.wall_s > r.case.max_wall_s:
         res.problems.append(f"wall time {res.wall_s:.2f} s > max_wall_s {r.case.max_wall_s:g} s")
-    if base is None:
-        res.problems.append("case is not in the baseline (add it with --update-baseline)")
+    unreported = [m for m in tolerances if res.current.get(m) is None]
+    if base is None:  # recording the baseline: every tracked metric must have a value
+        res.problems += [f"tracked metric {m} is not reported by this run (nothing to record)" for m in unreported]
         res.metrics = [MetricResult(m, None, res.current.get(m), "new", t) for m, t in tolerances.items()]
         return res
-    if base.inputs_digest and base.inputs_digest != r.digest:
+    changed = definition_changes(r.case, base)
+    if changed:
+        res.notes.append("the case changed since the baseline was recorded: " + "; ".join(changed))
+    elif base.inputs_digest and base.inputs_digest != r.digest:
         res.notes.append("arch, workload or options differ from when the baseline was recorded")
     for m, t in tolerances.items():
         res.metrics.append(compare_metric(m, t, base.metrics.get(m), res.current.get(m)))
     return res
+
+
+def _definition(c: Case) -> dict[str, Any]:
+    """What a baseline records of a case's definition (as :func:`write_baseline` writes it)."""
+    return {"arch": c.arch, "workload": c.workload, "params": dict(c.params), "set": list(c.set),
+            "options": c.options.model_dump(mode="json", exclude_defaults=True)}
+
+
+def definition_changes(c: Case, b: BaselineCase) -> list[str]:
+    """``field: was -> now`` for each part of the case's definition that differs from the
+    baseline's record of it (a note: the comparison still runs, so the change is measured)."""
+    want = _definition(c)
+    have = {"arch": b.arch, "workload": b.workload, "params": dict(b.params), "set": list(b.set),
+            "options": dict(b.options)}
+    return [f"{k}: {have[k]!r} -> {want[k]!r}" for k in want
+            if json.dumps(want[k], sort_keys=True, default=str) != json.dumps(have[k], sort_keys=True, default=str)]
+
+
+def baseline_problems(ls: LoadedSuite, baseline: Baseline, baseline_file: str, cases: Sequence[Case],
+                      tolerances: Mapping[str, Tolerance]) -> list[Problem]:
+    """Every way ``baseline`` fails to cover ``cases`` and their tracked metrics (empty: it
+    covers them). Each is bad input: a comparison against it would pass a regression."""
+    fix = "; rerun with --update-baseline to record it"
+    out: list[Problem] = []
+    suite_name = Path(ls.file).name
+    if baseline.suite and baseline.suite != suite_name:
+        out.append(Problem(baseline_file, "suite", f"recorded for suite {baseline.suite!r}, not {suite_name!r} "
+                                                   "(wrong --baseline?)"))
+    for c in cases:
+        b = baseline.cases.get(c.name)
+        where = f"cases.{c.name}"
+        if b is None:
+            out.append(Problem(baseline_file, where, f"case {c.name!r} of {suite_name} is not in the baseline{fix}"))
+            continue
+        for m in tolerances:
+            if m not in b.metrics:
+                out.append(Problem(baseline_file, f"{where}.metrics.{m}", f"tracked metric {m} is not in the "
+                                                                         f"baseline{fix}"))
+            elif b.metrics[m] is None:
+                out.append(Problem(baseline_file, f"{where}.metrics.{m}", f"is null{fix}"))
+    return out
 
 
 def run_suite(
@@ -274,16 +332,20 @@ def run_suite(
     selected = [(i, c) for i, c in enumerate(suite.cases) if not only or c.name in only]
     bpath = Path(baseline_path)
     baseline: Baseline | None = None
+    tolerances = suite.tolerances()
     if not update or (only and bpath.is_file()):  # updating everything ignores the old file
         baseline = load_baseline(bpath)
+    if not update:
+        assert baseline is not None
+        problems = baseline_problems(ls, baseline, str(baseline_path), [c for _, c in selected], tolerances)
+        if problems:
+            raise SpecError(problems)
     resolved = _resolve(ls, selected)
-    tolerances = suite.tolerances()
     results = []
     for r in resolved:
         base = baseline.cases.get(r.case.name) if baseline else None
         cr = run_case(r, tolerances, None if update else base)
-        if update:  # recording: only errors and checks matter
-            cr.problems = [p for p in cr.problems if "not in the baseline" not in p]
+        if update:  # recording: only errors, checks and unreported metrics matter
             cr.metrics = []
         results.append(cr)
         if on_case:
@@ -314,7 +376,7 @@ def write_baseline(
         c = r.case
         cases[c.name] = BaselineCase(
             arch=c.arch, workload=c.workload, params=dict(c.params), set=list(c.set),
-            options=c.options.model_dump(exclude_defaults=True), inputs_digest=cr.inputs_digest,
+            options=c.options.model_dump(mode="json", exclude_defaults=True), inputs_digest=cr.inputs_digest,
             metrics=dict(sorted(cr.current.items())),
         )
     b = Baseline(format=BASELINE_FORMAT, accelsim_version=accelsim.__version__,

@@ -39,7 +39,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from accelsim.errors import Problem, SpecError
-from accelsim.sweep.spec import read_yaml_file, validation_problems
+from accelsim.specio import read_json
+from accelsim.sweep.metrics import metric_problem
+from accelsim.sweep.spec import _mapping_problems, read_yaml_file, validation_problems
 
 __all__ = [
     "BASELINE_FORMAT",
@@ -60,7 +62,17 @@ BASELINE_FORMAT: Literal["accelsim.baseline/1"] = "accelsim.baseline/1"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+def _known_metric(name: str) -> str:
+    prob = metric_problem(name)
+    if prob:
+        raise ValueError(prob)
+    return name
+
+
+MetricName = Annotated[str, AfterValidator(_known_metric)]
 
 
 class Tolerance(_Frozen):
@@ -95,8 +107,19 @@ DEFAULT_METRICS: dict[str, Tolerance] = {
 
 class CaseOptions(_Frozen):
     compat: Literal["scalesim"] | None = Field(None, description="scalesim: SCALE-Sim compatible timing")
-    check: bool = Field(False, description="run the numerics check; it must pass")
+    check: bool = Field(False, description="run the functional (numerics) check; it must pass")
     mapping: dict[str, Any] = Field(default_factory=dict, description="MappingOptions fields")
+
+    @field_validator("mapping")
+    @classmethod
+    def _known_mapping_fields(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from accelsim.mapping.options import MappingOptions
+
+        allowed = sorted(f for f in MappingOptions.model_fields if f != "mode")
+        bad = sorted(set(v) - set(allowed))
+        if bad:
+            raise ValueError(f"unknown mapping option(s) {', '.join(bad)} (allowed: {', '.join(allowed)})")
+        return v
 
 
 class Case(_Frozen):
@@ -111,7 +134,8 @@ class Case(_Frozen):
 
 class Suite(_Frozen):
     version: Literal[1] = 1
-    metrics: dict[str, Tolerance | None] = Field(default_factory=dict)
+    metrics: dict[MetricName, Tolerance | None] = Field(
+        default_factory=dict, description="tracked metric -> tolerance, merged over the defaults; null drops one")
     cases: list[Case] = Field(min_length=1)
 
     @field_validator("cases")
@@ -147,7 +171,7 @@ class LoadedSuite:
 def load_suite(path: str | os.PathLike[str]) -> LoadedSuite:
     """Read and validate a suite file; :class:`SpecError` lists every problem."""
     file = os.fspath(path)
-    data = read_yaml_file(Path(file), file)
+    data = read_yaml_file(Path(file), file, "suite file")
     if data is None:
         raise SpecError(Problem(file, "", "file is empty (expected a suite with cases)"))
     if not isinstance(data, Mapping):
@@ -156,6 +180,15 @@ def load_suite(path: str | os.PathLike[str]) -> LoadedSuite:
         suite = Suite.model_validate(data)
     except ValidationError as e:
         raise SpecError(validation_problems(Suite, e, file)) from None
+    problems: list[Problem] = []
+    if not suite.tolerances():
+        problems.append(Problem(file, "metrics", "the suite tracks no metric (every default is dropped with "
+                                                 "null): the gate would pass anything"))
+    for i, c in enumerate(suite.cases):
+        mode = "scalesim" if c.options.compat == "scalesim" else "pipelined"
+        problems += _mapping_problems(mode, c.options.mapping, file, ("cases", i, "options", "mapping"))
+    if problems:
+        raise SpecError(problems)
     return LoadedSuite(suite, file)
 
 
@@ -190,17 +223,10 @@ class Baseline(_Frozen):
 def load_baseline(path: str | os.PathLike[str]) -> Baseline:
     """Read and validate a baseline JSON file; :class:`SpecError` (exit 2) when malformed."""
     file = os.fspath(path)
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(file):
         raise SpecError(Problem(file, "", "baseline file not found (create it with "
-                                "`accelsim regress SUITE --update-baseline`)")) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(Problem(file, "", f"cannot read baseline: {e}")) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SpecError(Problem(file, "", f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}")) from None
+                                "`accelsim regress SUITE --update-baseline`)"))
+    data = read_json(file, file, "baseline")
     if not isinstance(data, dict):
         raise SpecError(Problem(file, "", "top level must be an object with 'format' and 'cases'"))
     try:

@@ -40,7 +40,7 @@ _TRANSFER_RE = re.compile(r"^(load|store) (.+) \((\d+) B\)$")
 
 
 def _ns(cycles: int, ns_per_cycle: float) -> int:
-    return int(round(cycles * ns_per_cycle))
+    return round(cycles * ns_per_cycle)
 
 
 def _us(ns: int) -> float | int:
@@ -153,7 +153,7 @@ def chrome_trace_events(result: RunResult) -> dict[str, Any]:
         names = list(tl["units"])
         nbins = max(len(v) for v in tl["units"].values())
         for b in range(nbins):
-            body.append({"name": "utilization", "ph": "C", "ts": _us(int(round(b * bc * npc))),
+            body.append({"name": "utilization", "ph": "C", "ts": _us(round(b * bc * npc)),
                          "pid": PID, "tid": MAIN_TID,
                          "args": {n: float(tl["units"][n][b]) for n in names if b < len(tl["units"][n])}})
         body.append({"name": "utilization", "ph": "C", "ts": _us(_ns(int(sim.total_cycles), npc)),

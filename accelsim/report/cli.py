@@ -57,11 +57,15 @@ def load_result_json(path: str | Path) -> dict[str, Any]:
 @handle_errors
 def report(result_dir: str, output: str | None) -> None:
     """Render RESULT_DIR/result.json (from `accelsim run --out RESULT_DIR`) as one self-contained
-    HTML page: summary, GPU comparison, utilisation over time, energy, roofline, per-op table."""
+    HTML page: summary, GPU comparison, layers, utilization over time, energy, roofline, per-op
+    table. For a sweep folder (`accelsim sweep --out DIR`): its Pareto plot and results table."""
     from accelsim.report.html import write_html
 
-    data = load_result_json(result_dir)
     base = Path(result_dir)
+    if base.is_dir() and (base / "sweep.sqlite").is_file() and (base / "results.csv").is_file():
+        _sweep_report(base, output)
+        return
+    data = load_result_json(result_dir)
     out = Path(output) if output else (base if base.is_dir() else base.parent) / "report.html"
     if out.exists() and out.is_dir():
         raise ReportError(f"{out}: is a folder; give a file name with -o")
@@ -73,3 +77,20 @@ def report(result_dir: str, output: str | None) -> None:
         # A result.json with the right top-level keys but wrongly shaped contents.
         raise ReportError(f"{result_dir}: result.json is malformed ({type(e).__name__}: {e})") from None
     click.echo(f"{out}: report for {data.get('workload')} on {data.get('arch')}")
+
+
+def _sweep_report(base: Path, output: str | None) -> None:
+    """A sweep folder (``accelsim sweep --out DIR``): its Pareto plot and table as one page."""
+    from accelsim.report.sweep_html import render_sweep_dir
+
+    out = Path(output) if output else base / "report.html"
+    try:
+        page, title = render_sweep_dir(base)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ReportError(f"{base}: cannot read the sweep results ({type(e).__name__}: {e})") from None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page, encoding="utf-8")
+    except OSError as e:
+        raise ReportError(f"{out}: cannot write ({e.strerror or e})") from None
+    click.echo(f"{out}: report for sweep {title}")

@@ -6,7 +6,7 @@ Content-Security-Policy meta tag forbids every external fetch, so the report wor
 and a stray external reference would show up as an error rather than a silent download.
 
 Sections (each only when its data is in ``result.json``): summary, ASIC vs GPU (``gpu``),
-utilisation over time (``utilization_timeline``), energy (``energy`` / ``energy_j``), roofline
+utilization over time (``utilization_timeline``), layers (``layers``), energy (``energy`` / ``energy_j``), roofline
 (ops with MACs), functional check (``check``), SRAM access matrix (``access_matrix``), and the
 per-op table.
 
@@ -231,7 +231,7 @@ def svg_utilization(timeline: dict[str, Any], total_cycles: int) -> str:
     for k in range(5):
         x = left + plot_w * k / 4
         parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{ya - gap}" class="grid"/>')
-        parts.append(_t(x, ya + 12, f"{int(round(total_cycles * k / 4)):,}", "middle", "tick"))
+        parts.append(_t(x, ya + 12, f"{round(total_cycles * k / 4):,}", "middle", "tick"))
     parts.append(_t(left + plot_w / 2, ya + 26, "cycle", "middle", "axis"))
     return _svg(w, h, "".join(parts), "busy fraction over time per unit")
 
@@ -433,7 +433,7 @@ def _sec_summary(d: dict[str, Any], arch: dict[str, Any]) -> tuple[str, str, str
     peak_ops = 2 * peak_macs * clock * 1e9
     cards = [
         ("latency", _time(lat), f"{_int(d.get('total_cycles'))} cycles @ {_g(clock)} GHz"),
-        ("array MAC utilisation", _pct(au.get("mac_utilization")), f"busy {_pct(au.get('busy_fraction'))}"),
+        ("array MAC utilization", _pct(au.get("mac_utilization")), f"busy {_pct(au.get('busy_fraction'))}"),
         ("throughput", _si(achieved, "op/s"), f"peak {_si(peak_ops, 'op/s')}"),
         ("DRAM traffic", _bytes(_f(rd) + _f(wr)), f"read {_bytes(rd)} / write {_bytes(wr)}"),
     ]
@@ -459,9 +459,9 @@ def _sec_summary(d: dict[str, Any], arch: dict[str, Any]) -> tuple[str, str, str
         ("MACs", _int(d.get("macs"))),
         ("peak MACs / cycle", _int(arch.get("peak_macs_per_cycle"))),
         ("achieved / peak ops/s", f"{_si(achieved, 'op/s')} / {_si(peak_ops, 'op/s')}"),
-        ("array MAC utilisation", _pct(au.get("mac_utilization"))),
+        ("array MAC utilization", _pct(au.get("mac_utilization"))),
         ("array busy fraction", _pct(au.get("busy_fraction"))),
-        ("SCALE-Sim compute utilisation / mapping efficiency",
+        ("SCALE-Sim compute utilization / mapping efficiency",
          f"{_pct(au.get('scalesim_compute_utilization'))} / {_pct(au.get('scalesim_mapping_efficiency'))}"),
         ("DRAM read / write", f"{_bytes(rd)} / {_bytes(wr)}"),
         ("achieved DRAM bandwidth", _si((_f(rd) + _f(wr)) / lat if lat else None, "B/s")
@@ -627,6 +627,48 @@ def _sec_gpu(d: dict[str, Any]) -> tuple[str, str, str] | None:
                     "Throughput and perf/W count the same work on both sides (2 × the workload's MACs).")
 
 
+def _sec_layers(d: dict[str, Any]) -> tuple[str, str, str] | None:
+    layers = [r for r in d.get("layers") or [] if isinstance(r, dict)]
+    if not layers:
+        return None
+    has_e = any(_isnum(r.get("energy_j")) for r in layers)
+    has_g = any(_isnum(r.get("gpu_time_s")) for r in layers)
+    g_total = sum(_f(r.get("gpu_time_s")) for r in layers)
+    e_total = sum(_f(r.get("energy_j")) for r in layers)
+    cols = [("layer", "text wrap"), ("ops", "num"), ("cycles", "num"), ("share", "num"), ("busy (cycles)", "num"),
+            ("MACs", "num"), ("MAC utilization", "num"), ("DRAM bytes", "num")]
+    if has_e:
+        cols += [("energy", "num"), ("energy share", "num")]
+    if has_g:
+        cols += [("GPU time", "num"), ("GPU share", "num")]
+    rows = []
+    for r in layers:
+        row = [(r.get("layer"), _e(r.get("layer"))), (r.get("ops"), _int(r.get("ops"))),
+               (r.get("cycles"), _int(r.get("cycles"))), (r.get("share"), _util_bar(r.get("share"))),
+               (r.get("busy_cycles"), _int(r.get("busy_cycles"))), (r.get("macs"), _int(r.get("macs"))),
+               (r.get("mac_utilization"), _pct(r.get("mac_utilization"))),
+               (r.get("dram_bytes"), _bytes(r.get("dram_bytes")))]
+        if has_e:
+            e = r.get("energy_j")
+            row += [(e, _si(e, "J")), (_f(e) / e_total if e_total else 0, _pct(_f(e) / e_total if e_total else None))]
+        if has_g:
+            gt = r.get("gpu_time_s")
+            row += [(gt, _time(gt)), (_f(gt) / g_total if g_total else 0, _pct(_f(gt) / g_total if g_total else None))]
+        rows.append(row)
+    top = sorted(layers, key=lambda r: (-_f(r.get("cycles")), str(r.get("layer"))))[:15]
+    bars = [(str(r.get("layer")), _f(r.get("share")), _pct(r.get("share"))) for r in top]
+    body = ("<h3>Share of op cycles, top layers</h3>" + svg_hbars(bars, "layer share of op cycles")
+            + '<input type="search" class="filter" data-table="layers-table" placeholder="filter layers…" '
+              'aria-label="filter layers">' + _table(cols, rows, table_id="layers-table"))
+    return _section("layers", f"Layers ({len(layers)})", body,
+                    "Ops grouped by module prefix (e.g. h.3.attn, h.3.mlp). cycles: the sum of the layer's ops' "
+                    "cycles (an op from its first tile's start to its last tile's end); share: of all ops' cycles "
+                    "(ops overlap in time, so shares add up to 100 % while cycles may exceed the latency); busy: "
+                    "cycles with at least one of its ops in flight; MAC utilization: MACs / (peak MACs per cycle × "
+                    "busy cycles); energy: the run's energy split over ops by the activity each component prices; "
+                    "GPU time: the GPU model's time for the same ops. Also in layers.csv (--out).")
+
+
 def _sec_util(d: dict[str, Any]) -> tuple[str, str, str] | None:
     ut = d.get("utilization_timeline") or {}
     units = d.get("units") or {}
@@ -639,8 +681,23 @@ def _sec_util(d: dict[str, Any]) -> tuple[str, str, str] | None:
                  "DMA and DRAM rows are the mean over their engines / channels.</p>")
     if units:
         rows = []
+        chans = [(n, u) for n, u in units.items() if isinstance(u, dict) and u.get("kind") == "dram_channel"]
+        dram_done = False
         for n, u in units.items():
             if not isinstance(u, dict):
+                continue
+            if u.get("kind") == "dram_channel" and len(chans) > 1:
+                if dram_done:
+                    continue
+                dram_done = True
+                busy = [_f(c.get("busy_cycles")) for _, c in chans]
+                ut = [_f(c.get("utilization")) for _, c in chans]
+                mean_b, mean_u = sum(busy) / len(busy), sum(ut) / len(ut)
+                det = (f"{len(chans)} channels; busy min {_int(min(busy))} / max {_int(max(busy))} cycles; "
+                       f"utilization min {_pct(min(ut))} / max {_pct(max(ut))}")
+                rows.append([(f"dram ({len(chans)} channels)", _e(f"dram ({len(chans)} channels)")),
+                             ("dram_channel", "dram_channel"), (mean_b, _int(mean_b) + " (mean)"),
+                             (mean_u, _util_bar(mean_u)), ("", ""), (det, _e(det))])
                 continue
             extra = []
             for k in ("shape", "dataflow", "engines", "transfers", "commands", "elements"):
@@ -653,9 +710,9 @@ def _sec_util(d: dict[str, Any]) -> tuple[str, str, str] | None:
                          (u.get("utilization"), _util_bar(u.get("utilization"))),
                          (u.get("tiles"), _int(u.get("tiles")) if "tiles" in u else ""),
                          (", ".join(extra), _e(", ".join(extra)))])
-        body += _table([("unit", "text"), ("kind", "text"), ("busy cycles", "num"), ("utilisation", "num"),
+        body += _table([("unit", "text"), ("kind", "text"), ("busy (cycles)", "num"), ("utilization", "num"),
                         ("tiles", "num"), ("details", "text")], rows, table_id="units")
-    return _section("utilisation", "Utilisation over time", body)
+    return _section("utilization", "Utilization over time", body)
 
 
 def _util_bar(u: Any) -> str:
@@ -716,6 +773,12 @@ def _sec_roofline(d: dict[str, Any], arch: dict[str, Any]) -> tuple[str, str, st
     bw = _f(arch.get("dram_bandwidth_gbps")) * 1e9
     clock_hz = clock * 1e9
     ops = [o for o in d.get("ops") or [] if isinstance(o, dict)]
+    try:  # one point per IR op: an attention op's per-head pieces are one point
+        from accelsim.report.layers import aggregate_ops
+
+        ops = aggregate_ops(ops)
+    except (KeyError, TypeError, ValueError):  # a hand-made result.json without start/end cycles
+        pass
     pts = []
     for o in ops:
         work, kind = _op_work(o)
@@ -723,7 +786,9 @@ def _sec_roofline(d: dict[str, Any], arch: dict[str, Any]) -> tuple[str, str, st
         if work <= 0 or t <= 0:
             continue
         db = _f(o.get("dram_bytes"))
-        pts.append({"name": str(o.get("name")), "work": work, "t": t, "db": db, "kind": kind,
+        mod = str(o.get("module") or "")
+        label = f"{mod} ({str(o.get('kind') or '').split('.')[0]})" if mod else str(o.get("name"))
+        pts.append({"name": str(o.get("name")), "label": label, "work": work, "t": t, "db": db, "kind": kind,
                     "cycles": _f(o.get("cycles"))})
     if not pts or peak_ops <= 0:
         return None
@@ -736,10 +801,10 @@ def _sec_roofline(d: dict[str, Any], arch: dict[str, Any]) -> tuple[str, str, st
     for p in pts:
         x = p["work"] / p["db"] if p["db"] > 0 else zero_x
         y = p["work"] / p["t"]
-        title = (f"{p['name']}: {x:.3g} op/B{' (no DRAM bytes)' if p['db'] <= 0 else ''}, "
+        title = (f"{p['name']} in {p['label']}: {x:.3g} op/B{' (no DRAM bytes)' if p['db'] <= 0 else ''}, "
                  f"{_si(y, 'op/s')}, {int(p['cycles']):,} cycles")
         points.append({"x": x, "y": y, "colour": UNIT_COLOURS[p["kind"]], "zero_bytes": p["db"] <= 0,
-                       "title": title, "label": p["name"] if id(p) in top_names else ""})
+                       "title": title, "label": p["label"] if id(p) in top_names else ""})
     extra = []
     if _isnum(arch.get("vector_ops_per_cycle")):
         extra.append(("vector peak", _f(arch["vector_ops_per_cycle"]) * clock_hz))
@@ -750,7 +815,8 @@ def _sec_roofline(d: dict[str, Any], arch: dict[str, Any]) -> tuple[str, str, st
             f"{_g(clock)} GHz)"
             + (f", DRAM {_g(bw / 1e9)} GB/s" + (f" ({_e(src)})" if src != "arch" else "") if bw > 0 else
                ", DRAM bandwidth unknown")
-            + f". {len(points)} ops plotted (labels: the 6 longest); hollow markers had no DRAM traffic.")
+            + f". {len(points)} ops plotted, one per IR op (labels: module (kind) of the 6 longest); "
+              "hollow markers had no DRAM traffic.")
     return _section("roofline", "Roofline", svg, note)
 
 
@@ -891,8 +957,8 @@ def _sec_ops(d: dict[str, Any]) -> tuple[str, str, str] | None:
             (o.get("tiles"), _int(o.get("tiles"))), (o.get("note"), _e(o.get("note", ""))),
         ])
     cols = [("#", "num"), ("op", "text wrap"), ("kind", "text"), ("module", "text wrap"), ("unit", "text"),
-            ("start", "num"), ("end", "num"), ("cycles", "num"), ("% of total", "num"), ("MACs", "num"),
-            ("DRAM bytes", "num"), ("op/B", "num"), ("utilisation", "num"), ("tiles", "num"), ("note", "text wrap")]
+            ("start", "num"), ("end", "num"), ("cycles", "num"), ("% of latency", "num"), ("MACs", "num"),
+            ("DRAM bytes", "num"), ("op/B", "num"), ("utilization", "num"), ("tiles", "num"), ("note", "text wrap")]
     body = ('<input type="search" class="filter" data-table="ops-table" placeholder="filter ops…" '
             'aria-label="filter ops">' + _table(cols, rows, table_id="ops-table"))
     return _section("ops", f"Per-op table ({len(ops)} ops)", body, "Click a column header to sort.")
@@ -903,7 +969,8 @@ def _sec_ops(d: dict[str, Any]) -> tuple[str, str, str] | None:
 CSS = """
 :root{--fg:#1d232b;--muted:#6b7480;--line:#d9dee5;--bg:#fff;--panel:#f6f8fa;--acc:#4e79a7}
 *{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);background:var(--bg)}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+color:var(--fg);background:var(--bg)}
 header{background:#1f2d3d;color:#fff;padding:18px 28px}
 header h1{margin:0;font-size:22px;font-weight:600}
 header .sub{color:#c8d2dc;margin-top:4px}
@@ -967,7 +1034,8 @@ document.addEventListener('securitypolicyviolation',bump);
 var ce=console.error;console.error=function(){bump();return ce.apply(console,arguments);};})();"""
 
 PAGE_JS = """(function(){
-function key(td){var v=td.getAttribute('data-v')||'';return /^[-+]?[0-9.]+([eE][-+]?[0-9]+)?$/.test(v)?parseFloat(v):v.toLowerCase();}
+function key(td){var v=td.getAttribute('data-v')||'';
+  return /^[-+]?[0-9.]+([eE][-+]?[0-9]+)?$/.test(v)?parseFloat(v):v.toLowerCase();}
 function cmp(x,y){if(typeof x!==typeof y)return typeof x==='number'?-1:1;return x<y?-1:x>y?1:0;}
 document.querySelectorAll('table.sortable').forEach(function(t){
   var ths=t.tHead?t.tHead.rows[0].cells:[];
@@ -993,7 +1061,8 @@ if(location.hash==='#selftest'){
     var ths=t.tHead.rows[0].cells,orig=Array.prototype.slice.call(t.tBodies[0].rows);
     for(var i=0;i<ths.length;i++){for(var pass=0;pass<2;pass++){ths[i].click();
       var rows=t.tBodies[0].rows,dir=pass?-1:1;
-      for(var r=1;r<rows.length;r++){if(cmp(key(rows[r-1].cells[i]),key(rows[r].cells[i]))*dir>0){bad.push(ti+':'+i);break;}}}}
+      for(var r=1;r<rows.length;r++){
+        if(cmp(key(rows[r-1].cells[i]),key(rows[r].cells[i]))*dir>0){bad.push(ti+':'+i);break;}}}}
     orig.forEach(function(r){t.tBodies[0].appendChild(r);});
     Array.prototype.forEach.call(ths,function(h){h.classList.remove('asc','desc');});
   });
@@ -1020,6 +1089,7 @@ def render_html(data: dict[str, Any]) -> str:
     sections = [
         _sec_summary(data, arch),
         _sec_gpu(data),
+        _sec_layers(data),
         _sec_util(data),
         _sec_energy(data),
         _sec_roofline(data, arch),

@@ -1,10 +1,14 @@
-"""Readable terminal tables (rich) for a RunResult."""
+"""Readable terminal tables (rich) for a RunResult: every number with its unit, one spelling
+("utilization"), DRAM channels as one row, an op's scheduled pieces as one row."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from rich.markup import (
+    escape as _e,  # names from workloads and files are text, never markup
+)
 from rich.table import Table
 
 from accelsim.results import RunResult
@@ -26,11 +30,42 @@ def fmt_time(s: float) -> str:
     return f"{s * 1e6:.2f} us"
 
 
+def fmt_cycles(n: float) -> str:
+    return f"{int(n):,}"
+
+
+def _units_rows(units: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(unit, kind, busy cycles, utilization) rows; DRAM channels collapse to one row with the
+    channels' mean and their min/max."""
+    rows: list[tuple[str, str, str, str]] = []
+    chans = [(n, v) for n, v in units.items() if v.get("kind") == "dram_channel"]
+    done_dram = False
+    for name, v in units.items():
+        if v.get("kind") == "dram_channel":
+            if done_dram:
+                continue
+            done_dram = True
+            busy = [int(c["busy_cycles"]) for _, c in chans]
+            util = [float(c["utilization"]) for _, c in chans]
+            if len(chans) == 1:
+                rows.append((name, "dram_channel", fmt_cycles(busy[0]), f"{util[0]:.1%}"))
+                continue
+            rows.append((
+                f"dram ({len(chans)} channels)", "dram_channel",
+                f"mean {fmt_cycles(sum(busy) / len(busy))} (min {fmt_cycles(min(busy))}, max {fmt_cycles(max(busy))})",
+                f"mean {sum(util) / len(util):.1%} (min {min(util):.1%}, max {max(util):.1%})",
+            ))
+            continue
+        rows.append((name, str(v.get("kind", "")), fmt_cycles(v.get("busy_cycles", 0)),
+                     f"{float(v.get('utilization', 0.0)):.1%}"))
+    return rows
+
+
 def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool = False,
-              written: list[Path] | None = None) -> None:
+              written: list[Path] | None = None, n_layers: int = 16) -> None:
     d = result.data
     headline = (
-        f"[bold]{d['workload']}[/] on [bold]{d['arch']}[/]: "
+        f"[bold]{_e(d['workload'])}[/] on [bold]{_e(d['arch'])}[/]: "
         f"{d['total_cycles']:,} cycles = {fmt_time(d['latency_s'])} @ {d['clock_ghz']:g} GHz"
     )
     console.print(headline)
@@ -43,15 +78,15 @@ def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool =
     rows = [
         ("mode", d["options"]["mode"]),
         ("MACs", f"{d['macs']:,}"),
-        ("array MAC utilisation", f"{au['mac_utilization']:.1%}"),
-        ("array utilisation (SCALE-Sim compute)", f"{au['scalesim_compute_utilization']:.1%}"),
+        ("array MAC utilization", f"{au['mac_utilization']:.1%}"),
+        ("array utilization (SCALE-Sim compute)", f"{au['scalesim_compute_utilization']:.1%}"),
         ("DRAM read / write", f"{fmt_bytes(d['dram_read_bytes'])} / {fmt_bytes(d['dram_write_bytes'])}"),
-        ("DMA stall cycles", f"{d['dma_stall_cycles']:,}"),
-        ("bank-conflict stall cycles", f"{d['bank_conflict_stall_cycles']:,}"),
-        ("SRAM-bandwidth stall cycles", f"{d['sram_bandwidth_stall_cycles']:,}"),
+        ("DMA stall (cycles)", f"{d['dma_stall_cycles']:,}"),
+        ("bank-conflict stall (cycles)", f"{d['bank_conflict_stall_cycles']:,}"),
+        ("SRAM-bandwidth stall (cycles)", f"{d['sram_bandwidth_stall_cycles']:,}"),
     ]
     tl = d["timeline_cycles"]
-    rows.append(("timeline: compute / sram / memory / idle",
+    rows.append(("timeline: compute / sram / memory / idle (cycles)",
                  " / ".join(f"{tl[k]:,}" for k in ("compute", "sram_stall", "memory_stall", "control_idle"))))
     rows.append(("simulated events / tiles", f"{d['events']:,} / {d['tiles']:,}"))
     for r in rows:
@@ -61,30 +96,65 @@ def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool =
     console.print(s)
 
     u = Table(title="Units", title_justify="left")
-    for c in ("unit", "kind", "busy cycles", "utilisation"):
-        u.add_column(c, justify="right" if c in ("busy cycles", "utilisation") else "left")
-    for name, v in d["units"].items():
-        if v["kind"] == "dram_channel" and len(d["units"]) > 24:
-            continue
-        u.add_row(name, v["kind"], f"{v['busy_cycles']:,}", f"{v['utilization']:.1%}")
+    for c in ("unit", "kind", "busy (cycles)", "utilization"):
+        u.add_column(c, justify="right" if c in ("busy (cycles)", "utilization") else "left")
+    for row in _units_rows(d["units"]):
+        u.add_row(*row)
     console.print(u)
 
-    ops = [o for o in d["ops"] if o["unit"] != "none"]
-    ops.sort(key=lambda o: (-o["cycles"], o["name"]))
-    shown = ops if n_ops <= 0 else ops[:n_ops]
-    t = Table(title=f"Ops ({len(shown)} of {len(ops)} by cycles)", title_justify="left")
-    for c in ("op", "module", "unit", "start", "end", "cycles", "MACs", "DRAM", "util"):
-        t.add_column(c, justify="right" if c in ("start", "end", "cycles", "MACs", "DRAM", "util") else "left",
-                     overflow="fold")
+    print_layers(d, console, n_layers)
+
+    from accelsim.report.layers import top_ops
+
+    allops = top_ops(d["ops"], 0)
+    shown = allops if n_ops <= 0 else allops[:n_ops]
+    t = Table(title=f"Ops ({len(shown)} of {len(allops)} by cycles; an op's pieces, e.g. attention "
+                    "per head group, as one row)", title_justify="left")
+    for c in ("op", "module", "unit", "pieces", "start (cycle)", "end (cycle)", "cycles", "MACs", "DRAM",
+              "utilization"):
+        t.add_column(c, justify="left" if c in ("op", "module", "unit") else "right", overflow="fold")
     for o in shown:
-        t.add_row(o["name"], o["module"] or "<top>", o["unit"], f"{o['start_cycle']:,}", f"{o['end_cycle']:,}",
-                  f"{o['cycles']:,}", f"{o['macs']:,}", fmt_bytes(o["dram_bytes"]), f"{o['utilization']:.0%}")
+        t.add_row(_e(o["name"]), _e(o["module"] or "<top>"), o["unit"], str(o["pieces"]), f"{o['start_cycle']:,}",
+                  f"{o['end_cycle']:,}", f"{o['cycles']:,}", f"{o['macs']:,}", fmt_bytes(o["dram_bytes"]),
+                  f"{o['utilization']:.0%}")
     console.print(t)
     print_energy_gpu(d, console)
     print_residual(d, console)
     print_check(d, console)
     for p in written or []:
-        console.print(f"wrote {p}")
+        console.print(f"wrote {_e(str(p))}")
+
+
+def print_layers(d: dict[str, Any], console: Any, n: int = 16) -> None:
+    """The per-layer rollup (``layers``), the ``n`` layers with the most cycles (0: all)."""
+    layers = d.get("layers")
+    if not layers:
+        return
+    rows = sorted(layers, key=lambda r: (-r["cycles"], r["layer"]))
+    shown = rows if n <= 0 else rows[:n]
+    has_e = any(r.get("energy_j") is not None for r in layers)
+    has_g = any(r.get("gpu_time_s") is not None for r in layers)
+    g_total = sum(r["gpu_time_s"] or 0.0 for r in layers) if has_g else 0.0
+    t = Table(title=f"Layers ({len(shown)} of {len(layers)} by cycles; all in layers.csv with --out)",
+              title_justify="left")
+    cols = ["layer", "ops", "cycles", "share", "MACs", "MAC utilization", "DRAM"]
+    if has_e:
+        cols.append("energy")
+    if has_g:
+        cols += ["GPU time", "GPU share"]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "layer" else "right")
+    for r in shown:
+        cells = [_e(r["layer"]), str(r["ops"]), f"{r['cycles']:,}", f"{r['share']:.1%}", f"{r['macs']:,}",
+                 f"{r['mac_utilization']:.1%}", fmt_bytes(r["dram_bytes"])]
+        if has_e:
+            cells.append(fmt_energy(r["energy_j"]) if r.get("energy_j") is not None else "")
+        if has_g:
+            gt = r.get("gpu_time_s")
+            cells += [fmt_time(gt) if gt is not None else "",
+                      f"{gt / g_total:.1%}" if gt is not None and g_total else ""]
+        t.add_row(*cells)
+    console.print(t)
 
 
 def fmt_energy(j: float) -> str:
@@ -113,8 +183,9 @@ def print_energy_gpu(d: dict[str, Any], console: Any) -> None:
         area = d.get("area", {}).get("breakdown_mm2", {})
         for k, v in e["breakdown_j"].items():
             a = area.get(k)
-            t.add_row(k, fmt_energy(v), f"{v / total:.1%}", f"{a:.2f} mm2" if a is not None else "")
-        t.add_row("[bold]total[/]", f"[bold]{fmt_energy(d['energy_j'])}[/]", "100%", f"[bold]{d['area_mm2']:.2f} mm2[/]")
+            t.add_row(k, fmt_energy(v), f"{v / total:.1%}", f"{a:.2f} mm²" if a is not None else "")
+        t.add_row("[bold]total[/]", f"[bold]{fmt_energy(d['energy_j'])}[/]", "100%",
+                  f"[bold]{d['area_mm2']:.2f} mm²[/]")
         console.print(t)
         extra = f"average power {d['power_w']:.2f} W, {e['pj_per_mac']:.3f} pJ/MAC, " \
                 f"{fmt_energy(e['per_inference_j'])} per inference"
@@ -123,11 +194,14 @@ def print_energy_gpu(d: dict[str, Any], console: Any) -> None:
         console.print(extra)
     g = d.get("gpu")
     if g:
-        t = Table(title=f"ASIC vs GPU ({g['profile']}, {g['precision']})", title_justify="left")
+        t = Table(title=f"ASIC vs GPU ({_e(str(g['profile']))}, {g['precision']})", title_justify="left")
         for c in ("", "ASIC", "GPU", "ASIC advantage"):
             t.add_column(c, justify="right" if c else "left")
         sp = d.get("speedup_vs_gpu")
         t.add_row("latency", fmt_time(d["latency_s"]), fmt_time(g["latency_s"]), _ratio(sp, "faster", "slower"))
+        if "kernel_s" in g:  # GPU latency = kernels + exposed launch + framework overhead
+            t.add_row(f"  GPU kernels / launch / framework ({g.get('launch_mode', 'eager')})", "",
+                      f"{fmt_time(g['kernel_s'])} / {fmt_time(g['launch_s'])} / {fmt_time(g['framework_s'])}", "")
         if "energy_j" in d:
             er = d.get("energy_ratio_vs_gpu")
             t.add_row("energy", fmt_energy(d["energy_j"]), fmt_energy(g["energy_j"]), _ratio(er, "less", "more"))
@@ -136,8 +210,13 @@ def print_energy_gpu(d: dict[str, Any], console: Any) -> None:
             if ppw:
                 t.add_row("perf/W", "", "", _ratio(ppw, "better", "worse"))
         console.print(t)
-        asic_top = sorted((o for o in d["ops"] if o["unit"] != "none"), key=lambda o: (-o["cycles"], o["name"]))[:5]
-        t2 = Table(title="Ops that dominate each", title_justify="left")
+        from accelsim.report.layers import top_ops
+
+        agg = top_ops(d["ops"], 0)
+        op_total = max(1, sum(o["cycles"] for o in agg))
+        asic_top = agg[:5]
+        t2 = Table(title="Ops that dominate each (share: of the ASIC's op cycles / of the GPU's time)",
+                   title_justify="left")
         t2.add_column("ASIC op (module)")
         t2.add_column("share", justify="right")
         t2.add_column("GPU kernel (module)")
@@ -148,9 +227,9 @@ def print_energy_gpu(d: dict[str, Any], console: Any) -> None:
             a = asic_top[i] if i < len(asic_top) else None
             b = gtop[i] if i < len(gtop) else None
             t2.add_row(
-                f"{a['name']} ({a['module'] or '<top>'})" if a else "",
-                f"{a['cycles'] / max(1, d['total_cycles']):.1%}" if a else "",
-                f"{b['name']} ({b['module'] or '<top>'})" if b else "",
+                _e(f"{a['name']} ({a['module'] or '<top>'})") if a else "",
+                f"{a['cycles'] / op_total:.1%}" if a else "",
+                _e(f"{b['name']} ({b['module'] or '<top>'})") if b else "",
                 f"{b['time_s'] / g['latency_s']:.1%}" if b and g["latency_s"] else "",
                 b["bound"] if b else "",
             )
@@ -164,9 +243,9 @@ def print_residual(d: dict[str, Any], console: Any) -> None:
                   title_justify="left")
         t.add_column("role")
         for p in parts:
-            t.add_column(p, justify="right")
+            t.add_column(_e(p), justify="right")
         for role, row in d["access_matrix"].items():
-            t.add_row(role, *[
+            t.add_row(_e(role), *[
                 f"{fmt_bytes(row[p]['read'])} / {fmt_bytes(row[p]['write'])}" if p in row else "-"
                 for p in parts
             ])
@@ -175,8 +254,8 @@ def print_residual(d: dict[str, Any], console: Any) -> None:
         if v:
             console.print(f"[bold red]{len(v)} access-policy violation(s):[/]")
             for x in v:
-                console.print(f"  {x['access']} of '{x['partition']}' by {x['module']} "
-                              f"(op {x['op']}, rule '{x['rule']}')")
+                console.print(_e(f"  {x['access']} of '{x['partition']}' by {x['module']} "
+                                 f"(op {x['op']}, rule '{x['rule']}')"))
         else:
             console.print("access policy: no violations")
     rc = d.get("rom_comparison")
@@ -187,7 +266,7 @@ def print_residual(d: dict[str, Any], console: Any) -> None:
             t.add_column(c, justify="right" if c else "left")
         t.add_row("latency", fmt_time(w["latency_s"]), fmt_time(o["latency_s"]))
         t.add_row("energy", fmt_energy(w["energy_j"]), fmt_energy(o["energy_j"]))
-        t.add_row("area", f"{w['area_mm2']:.2f} mm2", f"{o['area_mm2']:.2f} mm2")
+        t.add_row("area", f"{w['area_mm2']:.2f} mm²", f"{o['area_mm2']:.2f} mm²")
         t.add_row("DRAM read", fmt_bytes(w["dram_read_bytes"]), fmt_bytes(o["dram_read_bytes"]))
         console.print(t)
 
@@ -205,7 +284,7 @@ def print_check(d: dict[str, Any], console: Any) -> None:
         t.add_column(col, justify="right" if col.startswith(("max", "bound")) else "left")
     for x in shown:
         b = x.get("bound")
-        t.add_row(x["tensor"], x["op"], x["module"] or "<top>", f"{x['max_abs_err']:.3g}",
+        t.add_row(_e(x["tensor"]), _e(x["op"]), _e(x["module"] or "<top>"), f"{x['max_abs_err']:.3g}",
                   f"{x['max_rel_err']:.3g}", "exact" if b == 0 else (f"{b:.3g}" if b is not None else ""),
                   "yes" if x["passed"] else "[bold red]NO[/]")
     console.print(t)

@@ -26,7 +26,7 @@ __all__ = ["pareto_plot", "sensitivity_plot"]
 _LABELS = {
     "latency_s": "latency (s)", "energy_j": "energy (J)", "total_cycles": "cycles",
     "dram_bytes": "DRAM traffic (bytes)", "area_mm2": "area (mm²)", "power_w": "power (W)",
-    "mac_utilization": "MAC utilisation", "speedup_vs_gpu": "speedup vs GPU",
+    "mac_utilization": "MAC utilization", "speedup_vs_gpu": "speedup vs GPU",
 }
 
 

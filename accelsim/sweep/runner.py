@@ -28,8 +28,10 @@ import json
 import os
 import random
 import sys
+import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,8 +208,49 @@ def _limit_threads() -> None:
             pass
 
 
+def _die_with_parent() -> None:
+    """Make this worker process end when the sweep process that spawned it dies, even by
+    SIGKILL (which runs no cleanup in the parent): on Linux the kernel sends SIGKILL on the
+    parent's death (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon thread waits on the
+    parent's sentinel pipe (readable once the parent is gone) and exits the process."""
+    import multiprocessing
+    import signal
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the thread below suffices
+            pass
+    if parent.pid is not None and os.getppid() != parent.pid:  # died before prctl took effect
+        os._exit(1)
+    sentinel = getattr(parent, "sentinel", None)
+
+    def watch() -> None:
+        if sentinel is not None:
+            from multiprocessing.connection import wait
+
+            try:
+                wait([sentinel])
+            except OSError:
+                pass
+        else:  # pragma: no cover - every start method gives spawned children a sentinel
+            while os.getppid() == parent.pid:
+                time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="accelsim-parent-watch", daemon=True).start()
+
+
 def _worker_init() -> None:
     _limit_threads()
+    _die_with_parent()
 
 
 def run_point(task: PointTask) -> dict[str, Any]:
@@ -360,14 +403,16 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
-    def __init__(self, address: str | Any) -> None:
+    def __init__(self, address: str | Any, timeout_s: float = 20.0) -> None:
         from distributed import Client
 
         if isinstance(address, str):
+            check_scheduler_address(address)
             try:
-                self.client = Client(address, timeout="20s", set_as_default=False)
-            except (OSError, TimeoutError) as e:
-                raise AccelsimError(f"--scheduler {address}: cannot connect to the Dask scheduler ({e})") from None
+                self.client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
+            except Exception as e:  # noqa: BLE001 - any failure to connect is the address's problem
+                raise AccelsimError(f"--scheduler {address}: cannot connect to the Dask scheduler "
+                                    f"({type(e).__name__}: {e})") from None
             self._own = True
         else:  # an existing Client
             self.client, self._own = address, False
@@ -403,6 +448,27 @@ class DaskExecutor(Executor):
 
     def describe(self) -> str:
         return f"dask at {self.address} ({self.workers} worker threads)"
+
+
+#: Transports the Dask client can reach a scheduler over.
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "inproc", "ucx")
+
+
+def check_scheduler_address(address: str) -> None:
+    """Refuse a ``--scheduler`` that is not ``SCHEME://HOST:PORT`` (exit 2, naming it), before
+    any work starts."""
+    import re
+
+    m = re.fullmatch(r"([a-z]+)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(?::(\d+))?/?", address.strip())
+    why = None
+    if m is None:
+        why = "expected SCHEME://HOST:PORT, e.g. tcp://10.0.0.5:8786"
+    elif m.group(1) not in SCHEDULER_SCHEMES:
+        why = f"unknown scheme {m.group(1)!r} (one of {', '.join(SCHEDULER_SCHEMES)})"
+    elif m.group(3) is not None and not 0 < int(m.group(3)) < 65536:
+        why = f"port {m.group(3)} is out of range (1..65535)"
+    if why:
+        raise AccelsimError(f"--scheduler {address!r}: {why}")
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
@@ -446,28 +512,36 @@ class _Progress:
         self._p: Any = None
         if enabled:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+            # ETA is ours: (time per simulated point so far) x (points left), from the first
+            # result on; rich's own estimate needs many samples and counts stored points too.
             self._p = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                TimeRemainingColumn(), console=Console(stderr=True), transient=False,
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
+                console=Console(stderr=True), transient=False,
             )
-            self._task = self._p.add_task(label, total=total, rate="")
+            self._task = self._p.add_task(label, total=total, rate="", eta="-")
             self._p.start()
         self._t0 = time.perf_counter()
         self._computed = 0
+        self._done = 0
+        self._total = total
 
     def advance(self, n: int = 1, computed: bool = True) -> None:
         if computed:
             self._computed += n
+        self._done += n
         if self._p is not None:
             el = time.perf_counter() - self._t0
             rate = f"{60 * self._computed / el:.1f} pts/min" if el > 0 and self._computed else ""
-            self._p.update(self._task, advance=n, rate=rate)
+            left = max(0, self._total - self._done)
+            eta = "-" if not self._computed else f"{int(el / self._computed * left) // 60}:" \
+                f"{int(el / self._computed * left) % 60:02d}"
+            self._p.update(self._task, advance=n, rate=rate, eta=eta)
 
     def grow(self, total: int) -> None:
+        self._total = total
         if self._p is not None:
             self._p.update(self._task, total=total)
 
@@ -480,6 +554,10 @@ def _error_record(p: Point, label: str) -> PointRecord:
     return PointRecord(p.key, p.index, label, p.params, "error", None, p.error, None, 0.0, time.time())
 
 
+#: How often (s) a sweep waiting for points another sweep claimed looks for their results.
+CLAIM_POLL_S = 0.25
+
+
 def _execute(
     points: Sequence[Point],
     ctx: _Context,
@@ -488,7 +566,12 @@ def _execute(
     progress: _Progress,
     on_result: Callable[[PointRecord], None] | None,
 ) -> int:
-    """Store a record for every point not yet stored; returns how many were computed."""
+    """Store a record for every point not yet stored; returns how many were computed here.
+
+    Each point is claimed in the store right before it is handed to a worker; a point another
+    live sweep has claimed is left to it, and this sweep waits for its result (taking it over
+    if that sweep dies), so two sweeps on one store never compute a point twice.
+    """
     done = store.done_keys()
     todo: list[Point] = []
     queued: set[str] = set()
@@ -514,41 +597,87 @@ def _execute(
             dup_count[p.key] += 1
     if not todo:
         return 0
-    ex = get_executor()
-    window = max(4, 2 * ex.workers)
-    it = iter(todo)
+    ex: Executor | None = None
+    window = 4
+    queue: deque[Point] = deque(todo)
+    waiting: list[Point] = []  # claimed by another live sweep
     inflight: dict[Any, tuple[Point, int]] = {}
 
     def submit(p: Point, tries: int) -> None:
+        nonlocal ex, window
         assert p.task is not None
+        if ex is None:
+            ex = get_executor()
+            window = max(4, 2 * ex.workers)
         store.log_attempt(p.key)
         inflight[ex.submit(p.task)] = (p, tries)
 
-    t_start = time.perf_counter()
-    for p in itertools.islice(it, window):
-        submit(p, 1)
-    computed = 0
-    while inflight:
-        finished, _ = ex.wait(set(inflight))
-        for fut in sorted(finished, key=lambda f: inflight[f][0].index):
-            p, tries = inflight.pop(fut)
-            out = ex.outcome(fut)
-            if out is None:  # the worker died under it
-                if tries < MAX_TASK_TRIES:
-                    submit(p, tries + 1)
-                    continue
-                out = {"status": "failed", "metrics": None, "result": None, "wall_s": None,
-                       "error": f"worker process died {tries} times running this point"}
-            rec = PointRecord(p.key, p.index, ctx.labels[p.workload], p.params, out["status"],
-                              out["metrics"], out["error"], out["result"], out["wall_s"], time.time())
-            store.put(rec)
-            computed += 1
-            progress.advance(dup_count.get(p.key, 1))
-            if on_result:
+    def finished_elsewhere(p: Point) -> None:
+        progress.advance(dup_count.get(p.key, 1), computed=False)
+        if on_result:
+            rec = store.get(p.key, with_result=False)
+            if rec is not None:
                 on_result(rec)
-            nxt = next(it, None)
-            if nxt is not None:
-                submit(nxt, 1)
+
+    def next_claimed() -> Point | None:
+        while queue:
+            p = queue.popleft()
+            state = store.claim(p.key)
+            if state == "claimed":
+                return p
+            if state == "done":
+                finished_elsewhere(p)
+            else:
+                waiting.append(p)
+        return None
+
+    t_start = time.perf_counter()
+    computed = 0
+    last_beat = time.monotonic()
+    while True:
+        while len(inflight) < window:
+            nxt = next_claimed()
+            if nxt is None:
+                break
+            submit(nxt, 1)
+        if inflight:
+            assert ex is not None
+            finished, _ = ex.wait(set(inflight))
+            for fut in sorted(finished, key=lambda f: inflight[f][0].index):
+                p, tries = inflight.pop(fut)
+                out = ex.outcome(fut)
+                if out is None:  # the worker died under it
+                    if tries < MAX_TASK_TRIES:
+                        submit(p, tries + 1)
+                        continue
+                    out = {"status": "failed", "metrics": None, "result": None, "wall_s": None,
+                           "error": f"worker process died {tries} times running this point"}
+                rec = PointRecord(p.key, p.index, ctx.labels[p.workload], p.params, out["status"],
+                                  out["metrics"], out["error"], out["result"], out["wall_s"], time.time())
+                store.put(rec)
+                computed += 1
+                progress.advance(dup_count.get(p.key, 1))
+                if on_result:
+                    on_result(rec)
+            if time.monotonic() - last_beat > 30:
+                store.heartbeat()
+                last_beat = time.monotonic()
+            continue
+        if not waiting:
+            break
+        # Only points another sweep is computing are left: wait for them (or for their owner to die).
+        time.sleep(CLAIM_POLL_S)
+        store.heartbeat()
+        done_now, held = store.done_keys(), store.claims()
+        still = []
+        for p in waiting:
+            if p.key in done_now:
+                finished_elsewhere(p)
+            elif p.key in held and held[p.key][1]:
+                still.append(p)
+            else:  # released without a final result, or its owner died: try to claim it
+                queue.append(p)
+        waiting[:] = still
     ctx.sim_s += time.perf_counter() - t_start
     return computed
 
@@ -667,12 +796,25 @@ def run_sweep(
     in the parent after each point is committed.
     """
     t0 = time.perf_counter()
+    if scheduler and executor is None:
+        check_scheduler_address(scheduler)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise AccelsimError(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AccelsimError(f"--out {out}: cannot create the output directory ({e.strerror or e})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise AccelsimError(f"--out {out}: the output directory is not writable")
     db = out / STORE_NAME
     if not resume:
         Store.remove(db)
-    graphs = _trace_workloads(loaded)
+    from accelsim.report.progress import status
+
+    with status(f"tracing {len(loaded.spec.workloads)} workload(s) (or reading them from the trace cache)",
+                progress and sys.stderr.isatty()):
+        graphs = _trace_workloads(loaded)
     ctx = _Context(loaded, graphs, [workload_label(w) for w in loaded.spec.workloads])
     made: list[Executor] = []
 
@@ -719,39 +861,73 @@ def run_sweep(
     pareto = pareto_frame(frame, objectives)
     files = _write_outputs(out, frame, pareto)
     if plots:
-        from accelsim.sweep.plots import pareto_plot, sensitivity_plot
+        # The plots are a pure function of results.csv, the objectives and the parameters: a
+        # resume that changed none of them keeps the plot files (matplotlib is most of a fully
+        # cached resume's time) -- .plots.key records what they were drawn from.
+        from accelsim import __version__
 
-        files += pareto_plot(frame, objectives, out / "pareto")
-        files += sensitivity_plot(frame, spec.parameter_names(), objectives, out / "sensitivity")
+        stamp_file = out / ".plots.key"
+        h = hashlib.sha256((out / "results.csv").read_bytes())
+        h.update(json.dumps([[o.metric, o.direction] for o in objectives], sort_keys=True).encode())
+        h.update(json.dumps(spec.parameter_names()).encode() + __version__.encode())
+        stamp = h.hexdigest()
+        old = [out / f"{n}.{ext}" for n in ("pareto", "sensitivity") for ext in ("png", "svg")]
+        if stamp_file.is_file() and stamp_file.read_text().strip() == stamp and all(f.is_file() for f in old):
+            files += old
+        else:
+            from accelsim.sweep.plots import pareto_plot, sensitivity_plot
+
+            stamp_file.unlink(missing_ok=True)
+            files += pareto_plot(frame, objectives, out / "pareto")
+            files += sensitivity_plot(frame, spec.parameter_names(), objectives, out / "sensitivity")
+            stamp_file.write_text(stamp + "\n")
+    from accelsim.report.sweep_html import write_sweep_html  # the Pareto plot (SVG) and the table
+
+    files.append(write_sweep_html(out / "report.html", frame, objectives, spec.parameter_names(), loaded.name,
+                                  f"{len(points)} points"))
     return SweepOutcome(loaded.name, out, points, records, frame, pareto, objectives, computed,
                         ctx.sim_s, cached, time.perf_counter() - t0, [db, *files], spec.parameter_names(), notes)
 
 
-def _write_outputs(out: Path, frame: Any, pareto: Any) -> list[Path]:
-    files = []
-    csv = out / "results.csv"
-    frame.to_csv(csv, index=False, lineterminator="\n")
-    files.append(csv)
+def _replace_into(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write ``path`` through a temporary file renamed into place: a reader (or a second sweep
+    on the same store writing the same tables) never sees a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        pq = out / "results.parquet"
-        frame.to_parquet(pq, index=False)
-        files.append(pq)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise AccelsimError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _write_outputs(out: Path, frame: Any, pareto: Any) -> list[Path]:
+    files = [_replace_into(out / "results.csv", lambda p: frame.to_csv(p, index=False, lineterminator="\n"))]
+    try:
+        files.append(_replace_into(out / "results.parquet", lambda p: frame.to_parquet(p, index=False)))
     except ImportError:  # pyarrow missing: CSV is the contract, parquet a convenience
         pass
-    pc = out / "pareto.csv"
-    pareto.to_csv(pc, index=False, lineterminator="\n")
-    files.append(pc)
+    files.append(_replace_into(out / "pareto.csv", lambda p: pareto.to_csv(p, index=False, lineterminator="\n")))
     return files
 
 
 def summary_line(o: SweepOutcome) -> str:
+    """One line that accounts for every point: its status (``error``: the configuration or input
+    was refused, the error column says why; ``failed``: a worker died or hit an internal error),
+    and where it came from (simulated now, already in the store, or a duplicate of another point
+    with the same configuration, simulated once)."""
     n = len(o.points)
     parts = [f"{o.count('ok')} ok"]
     if o.count("error"):
-        parts.append(f"{o.count('error')} error")
+        parts.append(f"{o.count('error')} error (refused configuration or input: see the error column)")
     if o.count("failed"):
-        parts.append(f"{o.count('failed')} failed")
+        parts.append(f"{o.count('failed')} failed (worker died or internal error: rerun to retry)")
+    dups = n - len({p.key for p in o.points})
     rate = f" ({60 * o.computed / o.sim_s:.1f} points/min)" if o.computed and o.sim_s > 0 else ""
-    return (f"{o.name}: {n} points ({', '.join(parts)}); {o.computed} simulated in {o.sim_s:.1f} s{rate}, "
-            f"{o.cached} from the store; {o.wall_s:.1f} s in all")
+    where = [f"{o.computed} simulated in {o.sim_s:.1f} s{rate}", f"{o.cached} from the store"]
+    if dups:
+        where.append(f"{dups} duplicate{'s' if dups != 1 else ''} of other points (same configuration, simulated once)")
+    return f"{o.name}: {n} points ({', '.join(parts)}); {', '.join(where)}; {o.wall_s:.1f} s in all"
 

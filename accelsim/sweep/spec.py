@@ -34,16 +34,17 @@ from __future__ import annotations
 import math
 import os
 import re
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from accelsim.errors import Problem, SpecError
+from accelsim.specio import kind_of, read_yaml
+from accelsim.specio import validation_problems as _validation_problems
+from accelsim.sweep.metrics import MAXIMIZE_METRICS, METRICS, extract_metrics, metric_problem, metric_value
 
 __all__ = [
     "METRICS",
@@ -66,71 +67,18 @@ __all__ = [
 ]
 
 # ------------------------------------------------------------------------------- metrics
-
-#: Metric columns of results.csv and the names objectives/tolerances use, with where each lives
-#: in result.json (first path that exists wins). Absent metrics are ``None``.
-METRICS: dict[str, tuple[str, ...]] = {
-    "total_cycles": ("total_cycles",),
-    "latency_s": ("latency_s",),
-    "energy_j": ("energy_j", "energy.total_j"),
-    "power_w": ("power_w", "energy.power_w"),
-    "area_mm2": ("area_mm2", "area.total_mm2"),
-    "mac_utilization": ("array_utilization.mac_utilization", "mac_utilization"),
-    "speedup_vs_gpu": ("speedup_vs_gpu", "gpu.speedup_vs_gpu"),
-    "energy_ratio_vs_gpu": ("energy_ratio_vs_gpu", "gpu.energy_ratio_vs_gpu"),
-    "macs": ("macs",),
-    "dram_read_bytes": ("dram_read_bytes",),
-    "dram_write_bytes": ("dram_write_bytes",),
-    "dram_bytes": (),  # read + write, computed
-    "bank_conflict_stall_cycles": ("bank_conflict_stall_cycles",),
-    "dma_stall_cycles": ("dma_stall_cycles",),
-    "check_passed": ("check.passed",),
-}
-
-#: Metrics where larger is better (objectives default to ``max`` for them when no direction is given).
-MAXIMIZE_METRICS = frozenset({"mac_utilization", "speedup_vs_gpu"})
-
-_MISSING = object()
-
-
-def _walk(data: Any, path: str) -> Any:
-    node = data
-    for part in path.split("."):
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        else:
-            return _MISSING
-    return node
-
-
-def metric_value(data: Mapping[str, Any], name: str) -> Any:
-    """The value of metric ``name`` in a result.json dict, or ``None`` when absent.
-
-    ``name`` is one of :data:`METRICS` or any dotted path into result.json
-    (e.g. ``units.sa0.utilization``).
-    """
-    if name == "dram_bytes":
-        r, w = metric_value(data, "dram_read_bytes"), metric_value(data, "dram_write_bytes")
-        return None if r is None or w is None else r + w
-    for path in METRICS.get(name, (name,)):
-        v = _walk(data, path)
-        if v is not _MISSING:
-            if isinstance(v, float) and math.isnan(v):
-                return None
-            return v
-    return None
-
-
-def extract_metrics(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Every metric of :data:`METRICS` from a result.json dict (``None`` when absent)."""
-    return {name: metric_value(data, name) for name in METRICS}
-
+# (the vocabulary lives in accelsim/sweep/metrics.py; re-exported here)
 
 # ------------------------------------------------------------------------------- model
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+#: RNG seeds: what numpy (under Optuna's sampler) accepts.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
 
 
 class Grid(_Frozen):
@@ -143,18 +91,20 @@ class Random(_Frozen):
     """``samples`` distinct grid points drawn uniformly with a seeded RNG."""
 
     kind: Literal["random"] = "random"
-    samples: PositiveInt = Field(description="number of distinct points to draw")
-    seed: int = Field(0, description="RNG seed (same seed, same points)")
+    samples: Annotated[int, Field(gt=0, le=10_000_000)] = Field(
+        description="number of distinct points to draw, 1..1e7")
+    seed: Seed = Field(0, description="RNG seed, 0..2^32-1 (same seed, same points)")
 
 
 class Nsga2(_Frozen):
     """Optuna's NSGA-II genetic search over the parameter values, ``trials`` configurations."""
 
     kind: Literal["nsga2"] = "nsga2"
-    trials: PositiveInt = Field(description="number of configurations to evaluate")
-    seed: int = Field(0, description="sampler seed (same seed, same trials)")
-    population: Annotated[int, Field(ge=2)] = Field(
-        8, description="NSGA-II population size; one generation is evaluated in parallel"
+    trials: Annotated[int, Field(gt=0, le=1_000_000)] = Field(
+        description="number of configurations to evaluate, 1..1e6")
+    seed: Seed = Field(0, description="sampler seed, 0..2^32-1 (same seed, same trials)")
+    population: Annotated[int, Field(ge=2, le=10_000)] = Field(
+        8, description="NSGA-II population size, 2..10000; one generation is evaluated in parallel"
     )
 
 
@@ -168,7 +118,9 @@ class WorkloadSpec(_Frozen):
 
 
 class Objective(_Frozen):
-    metric: str = Field(min_length=1, description="a metric name or dotted result.json path")
+    metric: str = Field(
+        min_length=1, description="a metric name (see accelsim/sweep/metrics.py) or dotted result.json path "
+        "(checked by load_sweep)")
     direction: Literal["min", "max"] = "min"
 
 
@@ -231,10 +183,12 @@ class SweepSpec(_Frozen):
         for item in v:
             if isinstance(item, str):
                 item = {"metric": item}
-            elif isinstance(item, Mapping) and len(item) == 1 and "metric" not in item:
+            elif isinstance(item, Mapping) and len(item) == 1 and "metric" not in item \
+                    and isinstance(next(iter(item)), str):
                 ((k, d),) = item.items()  # {latency_s: min} shorthand
                 item = {"metric": k, "direction": d}
-            if isinstance(item, Mapping) and "direction" not in item and item.get("metric") in MAXIMIZE_METRICS:
+            if isinstance(item, Mapping) and "direction" not in item and isinstance(item.get("metric"), str) \
+                    and item["metric"] in MAXIMIZE_METRICS:
                 item = {**item, "direction": "max"}
             out.append(item)
         return out
@@ -286,129 +240,22 @@ def workload_label(w: WorkloadSpec) -> str:
 # ------------------------------------------------------------------------------- errors
 
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
-
-def _fmt_loc(loc: Sequence[Any]) -> str:
-    out = ""
-    for seg in loc:
-        if isinstance(seg, int):
-            out += f"[{seg}]"
-        elif _IDENT.match(str(seg)):
-            out += f".{seg}" if out else str(seg)
-        else:
-            out += f"[{str(seg)!r}]"  # a key that is itself a path: parameters['arrays[0].rows']
-    return out
-
-
-def _unwrap(tp: Any) -> Any:
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is typing.Annotated:
-            tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, types.UnionType):
-            members = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(members) != 1:
-                return tp
-            tp = members[0]
-        else:
-            return tp
-
-
-def _model_at(root: type[BaseModel], loc: Sequence[Any]) -> tuple[list[Any], type[BaseModel] | None]:
-    """Walk ``loc`` through ``root``; returns the user-facing path (union tags dropped) and
-    the model the last segment belongs to."""
-    tp: Any = root
-    parent: type[BaseModel] | None = None
-    path: list[Any] = []
-    for seg in loc:
-        tp = _unwrap(tp)
-        origin = typing.get_origin(tp)
-        if origin in (typing.Union, types.UnionType):  # a discriminated union: seg is the tag
-            members: dict[Any, Any] = {}
-            for m in map(_unwrap, typing.get_args(tp)):
-                if isinstance(m, type) and issubclass(m, BaseModel) and "kind" in m.model_fields:
-                    members[typing.get_args(m.model_fields["kind"].annotation)[0]] = m
-            if seg in members:
-                tp = members[seg]
-                continue
-        path.append(seg)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            parent = tp
-            f = tp.model_fields.get(str(seg))
-            tp = f.annotation if f is not None else None
-        elif origin is list:
-            tp = typing.get_args(tp)[0]
-            parent = None
-        elif origin is dict:
-            tp = typing.get_args(tp)[1]
-            parent = None
-        else:
-            tp, parent = None, None
-    return path, parent
-
-
 def _got(v: Any) -> str:
-    if isinstance(v, Mapping):
-        return "a mapping"
-    if isinstance(v, list):
-        return "a list"
-    if v is None:
-        return "null"
-    return repr(v)
+    return kind_of(v)
 
 
 def validation_problems(model: type[BaseModel], err: ValidationError, file: str) -> list[Problem]:
-    """Pydantic errors -> :class:`Problem` s with YAML paths and short messages."""
-    problems: list[Problem] = []
-    for e in err.errors():
-        loc = tuple(e["loc"])
-        path, parent = _model_at(model, loc)
-        kind, ctx = e["type"], e.get("ctx") or {}
-        if kind == "missing":
-            msg = "required"
-        elif kind == "extra_forbidden":
-            allowed = sorted(parent.model_fields) if parent is not None else []
-            msg = f"unknown key (allowed: {', '.join(allowed)})" if allowed else "unknown key"
-        elif kind == "union_tag_invalid":
-            msg = f"unknown kind {ctx.get('tag')!r} (valid: {', '.join(STRATEGIES)})"
-        elif kind == "union_tag_not_found":
-            msg = f"needs a 'kind' (one of {', '.join(STRATEGIES)})"
-        elif kind == "literal_error":
-            msg = f"must be {ctx.get('expected')} (got {_got(e.get('input'))})"
-        elif kind == "too_short":
-            msg = f"must have at least {ctx.get('min_length')} entries (got {ctx.get('actual_length')})"
-        elif kind in ("greater_than", "greater_than_equal"):
-            op, b = (">", ctx.get("gt")) if kind == "greater_than" else (">=", ctx.get("ge"))
-            msg = f"must be {op} {b} (got {_got(e.get('input'))})"
-        elif kind in ("int_type", "int_parsing", "int_from_float"):
-            msg = f"expected an integer, got {_got(e.get('input'))}"
-        elif kind in ("list_type",):
-            msg = f"expected a list, got {_got(e.get('input'))}"
-        elif kind in ("dict_type", "model_type", "model_attributes_type"):
-            msg = f"expected a mapping, got {_got(e.get('input'))}"
-        elif kind in ("string_type",):
-            msg = f"expected a string, got {_got(e.get('input'))}"
-        elif kind == "value_error":
-            msg = str(ctx.get("error", e["msg"]))
-        else:
-            text = str(e.get("msg", kind))
-            msg = text[:1].lower() + text[1:]
-        problems.append(Problem(file, _fmt_loc(path), msg))
-    return problems
+    """Pydantic errors -> :class:`Problem` s with YAML paths (see :mod:`accelsim.specio`)."""
+    return _validation_problems(model, err, file)
 
 
 # ------------------------------------------------------------------------------- loading
 
 
-def read_yaml_file(path: Path, file: str) -> Any:
-    """Parse one YAML file (duplicate keys and syntax errors become a SpecError naming ``file``)."""
-    from accelsim.arch.load import _read_yaml
-
-    data, problems = _read_yaml(path, file)
-    if problems:
-        raise SpecError(problems)
-    return data
+def read_yaml_file(path: Path, file: str, what: str = "file") -> Any:
+    """Parse one YAML file with :func:`accelsim.specio.read_yaml` (regular files only, size
+    and nesting bounded; duplicate keys and syntax errors become a SpecError naming ``file``)."""
+    return read_yaml(path, file, what)
 
 
 def resolve_arch_path(name: str, relative_to: Path) -> Path:
@@ -437,12 +284,113 @@ def _display(p: Path) -> str:
     return str(r)
 
 
+#: At most this many values of one parameter are validated up front (the rest as points run).
+_MAX_CHECKED_VALUES = 2000
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith((prefix + ".", prefix + "["))
+
+
+def _mapping_problems(mode: str, mapping: Mapping[str, Any], file: str, prefix: tuple[str | int, ...]) -> list[Problem]:
+    """Range and type problems of an ``options.mapping`` block, as MappingOptions sees them."""
+    from accelsim.mapping.options import MappingOptions
+
+    known = {k: v for k, v in mapping.items() if k in MappingOptions.model_fields and k != "mode"}
+    try:
+        MappingOptions.model_validate({**known, "mode": mode})
+    except ValidationError as e:
+        return _validation_problems(MappingOptions, e, file, prefix)
+    return []
+
+
+def _option_param_problems(spec: SweepSpec, segs: Sequence[Any], values: Sequence[Any], file: str,
+                           loc: str) -> list[Problem]:
+    """An ``options.mode`` / ``options.mapping.<field>`` parameter: the path and every value."""
+    from accelsim.mapping.options import MappingOptions
+
+    if len(segs) == 2 and segs[1] == "mode":
+        bad = [v for v in values if v not in ("pipelined", "scalesim")]
+        return [Problem(file, loc, f"value {_got(v)}: must be one of pipelined, scalesim") for v in bad[:5]]
+    fields = sorted(f for f in MappingOptions.model_fields if f != "mode")
+    if len(segs) != 3 or segs[1] != "mapping" or not isinstance(segs[2], str):
+        return [Problem(file, loc, "options parameters are options.mode or options.mapping.<field> "
+                                   f"(fields: {', '.join(fields)})")]
+    name = segs[2]
+    if name not in fields:
+        return [Problem(file, loc, f"unknown mapping option {name!r} (allowed: {', '.join(fields)})")]
+    out: list[Problem] = []
+    for v in _distinct(values)[:_MAX_CHECKED_VALUES]:
+        for p in _mapping_problems(spec.options.mode, {**spec.options.mapping, name: v}, file, ()):
+            if p.path == name:
+                out.append(Problem(file, loc, f"value {_got(v)}: {p.message}"))
+    return out
+
+
+def _distinct(values: Sequence[Any]) -> list[Any]:
+    out: list[Any] = []
+    seen: set[str] = set()
+    for v in values:
+        key = repr(v)
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+    return out
+
+
+def _value_problems(base: Mapping[str, Any], path: str, values: Sequence[Any], file: str,
+                    loc: str) -> list[Problem]:
+    """Field-level problems (type, range, enum) of each value of an arch parameter, set on the
+    base alone. Cross-field rules are left to the points: they depend on the combination."""
+    from accelsim.arch.overrides import set_path
+    from accelsim.arch.spec import ArchSpec
+
+    out: list[Problem] = []
+    for v in _distinct(values)[:_MAX_CHECKED_VALUES]:
+        try:
+            ArchSpec.model_validate(set_path(base, path, v))
+        except ValidationError as e:
+            for p in _validation_problems(ArchSpec, e, ""):
+                if _under(p.path, path):
+                    sub = "" if p.path == path else f"{p.path}: "
+                    out.append(Problem(file, loc, f"value {_got(v)}: {sub}{p.message}"))
+        except SpecError as e:  # pragma: no cover - set_path already succeeded for values[0]
+            out.append(Problem(file, loc, f"value {_got(v)}: {e.problems[0].message}"))
+        if len(out) >= 10:
+            break
+    return out
+
+
+def _base_problems(base: Mapping[str, Any], base_file: str, arch_params: Sequence[str],
+                   spec: SweepSpec) -> list[Problem]:
+    """Problems of the base architecture that no parameter can mend: field-level problems
+    outside every parameter path (with each parameter's first value applied), and, when no
+    arch field is swept, every problem (each point would fail the same way)."""
+    from accelsim.arch.overrides import set_path
+    from accelsim.arch.spec import ArchSpec, semantic_problems
+
+    data: Mapping[str, Any] = base
+    firsts = {p: v for dim in spec.dimensions() for p, vs in dim for v in vs[:1] if not p.startswith("options.")}
+    try:
+        for p, v in firsts.items():
+            data = set_path(data, p, v)
+        arch = ArchSpec.model_validate(data)
+    except ValidationError as e:
+        probs = _validation_problems(ArchSpec, e, base_file)
+        return [p for p in probs if not any(_under(p.path, a) for a in arch_params)]
+    except SpecError:
+        return []
+    if arch_params:
+        return []
+    return [Problem(base_file, p, m) for p, m in semantic_problems(arch)]
+
+
 def load_sweep(path: str | os.PathLike[str]) -> LoadedSweep:
     """Read and validate a sweep file; raise :class:`SpecError` listing every problem."""
-    from accelsim.arch.overrides import apply_overrides, parse_path, set_path
+    from accelsim.arch.overrides import apply_overrides, parse_path, schema_problem, set_path
 
     file = os.fspath(path)
-    data = read_yaml_file(Path(file), file)
+    data = read_yaml_file(Path(file), file, "sweep file")
     if data is None:
         raise SpecError(Problem(file, "", "file is empty (expected a sweep mapping)"))
     if not isinstance(data, Mapping):
@@ -459,7 +407,7 @@ def load_sweep(path: str | os.PathLike[str]) -> LoadedSweep:
     except SpecError as e:
         raise SpecError(Problem(file, "base", f"{spec.base!r}: {e.problems[0].message}")) from None
     base_file = _display(base_path)
-    base_data = read_yaml_file(base_path, base_file)
+    base_data = read_yaml_file(base_path, base_file, "architecture file")
     if not isinstance(base_data, Mapping):
         raise SpecError(Problem(base_file, "", "top level must be a mapping of arch fields"))
     try:
@@ -474,15 +422,23 @@ def load_sweep(path: str | os.PathLike[str]) -> LoadedSweep:
             problems.append(Problem(file, f"workloads[{i}]", (
                 f"{w.name!r} looks like part of a gemm spec split at a comma by a YAML flow list "
                 "[...]; quote the spec or write one workload per line")))
-    # parameter paths: parse, no duplicates, resolvable on the base (options.* on the options)
+    for i, o in enumerate(spec.objectives):
+        why = metric_problem(o.metric)
+        if why:
+            problems.append(Problem(file, f"objectives[{i}].metric", why))
+    # run options: the mapping block as MappingOptions validates it
+    problems += _mapping_problems(spec.options.mode, spec.options.mapping, file, ("options", "mapping"))
+    # parameter paths: parse, no duplicates, name an arch field (options.* a run option), and
+    # every value valid for its field on its own (a combination may still be invalid: those
+    # points are recorded as errors)
     seen: dict[str, str] = {}
-    opts = spec.options.model_dump()
     locs = [(f"parameters[{p!r}]", p, v) for p, v in spec.parameters.items()]
     for i, group in enumerate(spec.coupled):
         lens = {len(v) for v in group.values()}
         if len(lens) > 1:
             problems.append(Problem(file, f"coupled[{i}]", f"lists must have equal lengths (got {sorted(lens)})"))
         locs += [(f"coupled[{i}][{p!r}]", p, v) for p, v in group.items()]
+    arch_params: list[str] = []
     for loc, p, values in locs:
         if p in seen:
             problems.append(Problem(file, loc, f"parameter also given at {seen[p]}"))
@@ -490,14 +446,25 @@ def load_sweep(path: str | os.PathLike[str]) -> LoadedSweep:
         seen[p] = loc
         try:
             segs = parse_path(p)
-            if segs[0] == "options":
-                if len(segs) < 2 or segs[1] not in ("mode", "mapping"):
-                    raise SpecError(Problem("", "", "options parameters are options.mode or options.mapping.<field>"))
-                set_path({"options": opts}, p, values[0])
-            else:
-                set_path(base, p, values[0])
         except SpecError as e:
             problems.append(Problem(file, loc, e.problems[0].message))
+            continue
+        if segs[0] == "options":
+            problems += _option_param_problems(spec, segs, values, file, loc)
+            continue
+        arch_params.append(p)
+        why = schema_problem(p)
+        if why is None:
+            try:
+                set_path(base, p, values[0])
+            except SpecError as e:
+                why = e.problems[0].message
+        if why is not None:
+            problems.append(Problem(file, loc, why))
+            continue
+        problems += _value_problems(base, p, values, file, loc)
+    if not problems:
+        problems += _base_problems(base, base_file, arch_params, spec)
     if spec.grid_size() > 10_000_000 and spec.strategy.kind == "grid":
         problems.append(
             Problem(file, "parameters", f"grid has {spec.grid_size()} points; use strategy random or nsga2")

@@ -3,29 +3,43 @@
 A :class:`Graph` is what tracing a PyTorch model produces and what mapping consumes. It is
 plain data (JSON round-trips exactly), so everything after tracing runs without torch.
 
-Canonical op kinds (``Op.kind``) and their operands (``Op.inputs``, tensor names):
+Every op kind (``Op.kind``) is defined once in :mod:`accelsim.workload.opset` (its shape rule,
+unit, cost class, GPU model); ``tests/workload/test_opset.py`` checks that this list names
+exactly the kinds of ``OPSET``. Operands are ``Op.inputs`` (tensor names); scalar operands live
+in ``Op.attrs`` (e.g. ``other``).
 
-GEMM-like (mapped to systolic arrays)
+GEMM-like (systolic arrays)
   ``linear``     x[..., K], w[N, K], [bias[N]]            -> y[..., N]
-  ``matmul``     a[..., M, K], b[..., K, N], [bias[N]]     -> c[..., M, N]  (mm, bmm, matmul, addmm;
+  ``matmul``     a[..., M, K], b[..., K, N], [bias]        -> c[..., M, N]  (mm, bmm, matmul, addmm;
                  batch dims broadcast; attrs ``transpose_b`` when b is given as [..., N, K])
   ``sdpa``       q[B, H, L, D], k[B, H, S, D], v[B, H, S, Dv], [mask] -> o[B, H, L, Dv]
-                 attrs ``is_causal``, ``scale`` (None = 1/sqrt(D))
+                 attrs ``is_causal``, ``scale`` (None = 1/sqrt(D)), ``enable_gqa``
   ``conv2d``     x[N, C, H, W], w[F, C/g, R, S], [bias]    -> y;  attrs stride, padding, dilation, groups
+  ``conv1d``     x[N, C, L], w[F, C/g, R], [bias]          -> y;  attrs as conv2d
+  ``attention``  composite (attr ``sub_ops``) built by graph passes
 Vector-unit ops
-  elementwise: ``add sub mul div neg relu gelu exp tanh sigmoid sqrt rsqrt pow clamp where
-  masked_fill compare logical cast`` (``compare``/``logical`` carry attr ``op``; ``gelu`` attr
-  ``approximate``; ``cast`` attr ``dtype``; scalar operands live in attrs, e.g. ``other``)
-  ``softmax`` (attr dim), ``layer_norm`` (x, [w], [b]; attrs normalized_shape, eps),
-  ``reduce`` (attrs op in sum/mean/max/min/any/amax, dims, keepdim), ``topk`` (attrs k, dim,
-  largest; outputs values, indices), ``embedding`` (weight, indices), ``gather``, ``scatter``
-Layout ops (free or a copy, decided by mapping): ``view`` with attr ``op`` naming the original
-  (view/reshape/unsqueeze/squeeze/flatten/expand/permute/transpose/slice/select/split/getitem/
-  clone/contiguous/cat/...) and its arguments in attrs.
+  element-wise: ``add sub mul div remainder pow maximum minimum compare logical where
+  masked_fill clamp neg abs sign relu leaky_relu round cast gelu exp expm1 tanh sigmoid sqrt
+  rsqrt sin cos log log1p erf elu silu softplus hardswish hardsigmoid``
+  (``compare``/``logical``/``round`` carry attr ``op``; ``gelu`` attr ``approximate``; ``cast``
+  attr ``dtype``; hardtanh / relu6 are ``clamp``)
+  rows and reductions: ``softmax log_softmax layer_norm rms_norm group_norm batch_norm reduce
+  topk cumsum pool`` (``reduce`` attr op in sum/mean/max/min/amax/amin/any/all/prod/argmax/
+  argmin/var/std; ``pool`` attr op in max/avg/adaptive_avg/adaptive_max)
+  resampling: ``upsample_nearest interpolate``
+  indexing: ``embedding embedding_bag gather index_select index scatter``
+  ``fused``: composite element-wise chain (attr ``sub_ops``) built by graph passes
+Layout ops (free or a copy, decided by mapping; see ``opset.VIEW_OPS``): ``view`` with attr
+  ``op`` naming the original (view/reshape/unsqueeze/squeeze/flatten/expand/permute/transpose/
+  slice/select/split/clone/contiguous/cat/stack/pad/roll/...) and its arguments in attrs.
 Constants: ``const`` (arange, full, zeros, ones, tril, ...; the value in attrs or recomputable).
 
 Tensor kinds: ``input`` (model inputs), ``weight`` (parameters and buffers, with ``source`` the
-parameter's fully qualified name), ``activation`` (produced by an op), ``const``.
+parameter's fully qualified name), ``activation`` (produced by an op), ``const`` (lifted or
+folded constants: values computed at trace time from constants, buffers and static shapes).
+
+Saved graphs carry ``"format": "accelsim.graph/2"`` (:data:`GRAPH_FORMAT`); version 1 files (the
+same layout) are still read. Loading verifies every op with the opset's shape rules.
 """
 
 from __future__ import annotations
@@ -53,8 +67,12 @@ DTYPE_BYTES: dict[str, int] = {
     "bool": 1,
 }
 
-GEMM_KINDS = frozenset({"linear", "matmul", "sdpa", "conv2d"})
+GEMM_KINDS = frozenset({"linear", "matmul", "sdpa", "conv2d", "conv1d", "attention"})
 LAYOUT_KINDS = frozenset({"view", "const"})
+
+#: The graph JSON schema written by :meth:`Graph.to_dict`; :data:`READABLE_FORMATS` are read.
+GRAPH_FORMAT = "accelsim.graph/2"
+READABLE_FORMATS = ("accelsim.graph/1", "accelsim.graph/2")
 
 
 @dataclass(frozen=True)
@@ -86,7 +104,13 @@ class TensorInfo:
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> TensorInfo:
-        return TensorInfo(d["name"], tuple(int(x) for x in d["shape"]), d["dtype"], d["kind"], d.get("source", ""))
+        shape = d["shape"]
+        if not isinstance(shape, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in shape):
+            raise ValueError(f"tensor {d.get('name')!r}: shape {shape!r} is not a list of integers")
+        for k in ("name", "dtype", "kind"):
+            if not isinstance(d[k], str):
+                raise ValueError(f"tensor {d.get('name')!r}: {k} {d[k]!r} is not a string")
+        return TensorInfo(d["name"], tuple(shape), d["dtype"], d["kind"], str(d.get("source", "")))
 
 
 @dataclass(frozen=True)
@@ -114,6 +138,13 @@ class Op:
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> Op:
+        for k in ("inputs", "outputs"):
+            if not isinstance(d[k], list) or not all(isinstance(x, str) for x in d[k]):
+                raise ValueError(f"op {d.get('name')!r}: {k} must be a list of tensor names")
+        if not isinstance(d["name"], str) or not isinstance(d["kind"], str):
+            raise ValueError(f"op {d.get('name')!r}: name and kind must be strings")
+        if not isinstance(d.get("attrs", {}), Mapping):
+            raise ValueError(f"op {d.get('name')!r}: attrs must be an object")
         return Op(
             d["name"],
             d["kind"],
@@ -169,42 +200,82 @@ class Graph:
         return dict(sorted(c.items()))
 
     # -- checking ----------------------------------------------------------------
-    def verify(self) -> None:
-        """Raise :class:`WorkloadError` unless the graph is well formed."""
+    def verify(self, shapes: bool = True) -> None:
+        """Raise :class:`WorkloadError` unless the graph is well formed: unique op names, every
+        operand a known tensor produced before use (so the op order is topological and the graph
+        acyclic), no op overwriting an input / weight / const, every graph output produced, every
+        op of a known kind, and (``shapes``) every op's output shapes and dtypes equal to what its
+        kind's shape rule (:mod:`accelsim.workload.opset`) gives for its inputs."""
+        from accelsim.workload import opset
+
         errs: list[str] = []
         defined = {n for n, t in self.tensors.items() if t.kind in ("input", "weight", "const")}
         names: set[str] = set()
-        for n, t in self.tensors.items():
-            if n != t.name:
-                errs.append(f"tensor key '{n}' != name '{t.name}'")
+        for n, info in self.tensors.items():
+            if n != info.name:
+                errs.append(f"tensor key '{n}' != name '{info.name}'")
+            if any((not isinstance(s, int)) or isinstance(s, bool) or s < 0 for s in info.shape):
+                errs.append(f"tensor '{n}' has a bad shape {list(info.shape)}")
+            if info.dtype not in DTYPE_BYTES:
+                errs.append(f"tensor '{n}' has an unknown dtype '{info.dtype}' (known: {', '.join(DTYPE_BYTES)})")
         for i in self.inputs:
             if i not in self.tensors:
                 errs.append(f"graph input '{i}' has no tensor")
+            elif self.tensors[i].kind != "input":
+                errs.append(f"graph input '{i}' is a {self.tensors[i].kind} tensor")
         for op in self.ops:
             if op.name in names:
                 errs.append(f"duplicate op name '{op.name}'")
             names.add(op.name)
+            ok = True
+            if op.kind not in opset.OPSET:
+                errs.append(f"{op.where()}: unknown op kind '{op.kind}'")
+                ok = False
             for t in op.inputs:
                 if t not in self.tensors:
                     errs.append(f"{op.where()}: input '{t}' is not a tensor")
+                    ok = False
                 elif t not in defined:
                     errs.append(f"{op.where()}: input '{t}' is used before it is produced")
+                    ok = False
             for t in op.outputs:
                 if t not in self.tensors:
                     errs.append(f"{op.where()}: output '{t}' is not a tensor")
-                if t in defined and self.tensors.get(t, None) and self.tensors[t].kind != "activation":
-                    errs.append(f"{op.where()}: output '{t}' overwrites a {self.tensors[t].kind}")
+                    ok = False
+                elif t in defined:
+                    what = self.tensors[t].kind
+                    errs.append(f"{op.where()}: output '{t}' overwrites "
+                                + ("an earlier op's output" if what == "activation" else f"a {what} tensor"))
+                    ok = False
                 defined.add(t)
+            if ok and shapes and not errs:
+                errs.extend(self._check_shapes(op, opset))
         for o in self.outputs:
             if o not in defined:
                 errs.append(f"graph output '{o}' is never produced")
         if errs:
-            raise WorkloadError(f"graph '{self.name}' is malformed:\n  " + "\n  ".join(errs[:20]))
+            more = f"\n  ... and {len(errs) - 20} more" if len(errs) > 20 else ""
+            raise WorkloadError(f"graph '{self.name}' is malformed:\n  " + "\n  ".join(errs[:20]) + more)
+
+    def _check_shapes(self, op: Op, opset: Any) -> list[str]:
+        ins = [self.tensors[t] for t in op.inputs]
+        try:
+            res = opset.infer(op, ins)
+        except WorkloadError as e:
+            sig = ", ".join(f"{t.name}{list(t.shape)} {t.dtype}" for t in ins)
+            return [f"{op.where()}: {e} (inputs: {sig or 'none'})"]
+        out = []
+        for name, (shape, dt) in zip(op.outputs, res):
+            t = self.tensors[name]
+            if tuple(t.shape) != tuple(shape) or t.dtype != dt:
+                out.append(f"{op.where()}: output '{name}' is {list(t.shape)} {t.dtype}, but its inputs give "
+                           f"{list(shape)} {dt}")
+        return out
 
     # -- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": "accelsim.graph/1",
+            "format": GRAPH_FORMAT,
             "name": self.name,
             "meta": dict(self.meta),
             "inputs": list(self.inputs),
@@ -218,17 +289,35 @@ class Graph:
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> Graph:
-        if d.get("format") != "accelsim.graph/1":
-            raise WorkloadError(f"not an accelsim graph (format={d.get('format')!r})")
-        tensors = {t["name"]: TensorInfo.from_dict(t) for t in d["tensors"]}
-        return Graph(
-            d["name"],
-            tensors,
-            tuple(Op.from_dict(o) for o in d["ops"]),
-            tuple(d["inputs"]),
-            tuple(d["outputs"]),
-            dict(d.get("meta", {})),
-        )
+        """Build a graph from :meth:`to_dict` output (not verified: see :meth:`load`)."""
+        if not isinstance(d, Mapping):
+            raise WorkloadError(f"not an accelsim graph (a JSON {type(d).__name__}, expected an object)")
+        fmt = d.get("format")
+        if fmt not in READABLE_FORMATS:
+            if isinstance(fmt, str) and fmt.startswith("accelsim.graph/"):
+                raise WorkloadError(
+                    f"graph schema '{fmt}' is newer than this accelsim reads ({', '.join(READABLE_FORMATS)}); "
+                    "upgrade accelsim or re-trace the workload")
+            raise WorkloadError(f"not an accelsim graph (format={fmt!r}, expected {GRAPH_FORMAT!r})")
+        try:
+            tensors: dict[str, TensorInfo] = {}
+            for t in d["tensors"]:
+                info = TensorInfo.from_dict(t)
+                if info.name in tensors:
+                    raise WorkloadError(f"tensor '{info.name}' is listed twice")
+                if info.kind not in ("input", "weight", "activation", "const"):
+                    raise WorkloadError(f"tensor '{info.name}' has an unknown kind '{info.kind}'")
+                tensors[info.name] = info
+            return Graph(
+                str(d["name"]),
+                tensors,
+                tuple(Op.from_dict(o) for o in d["ops"]),
+                tuple(d["inputs"]),
+                tuple(d["outputs"]),
+                dict(d.get("meta", {})),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise WorkloadError(f"not a well-formed accelsim graph: {type(e).__name__}: {e}") from None
 
     @staticmethod
     def from_json(text: str) -> Graph:
@@ -239,9 +328,19 @@ class Graph:
             f.write(self.to_json())
 
     @staticmethod
-    def load(path: str) -> Graph:
+    def load(path: str, verify: bool = True) -> Graph:
+        """Read a saved graph; with ``verify`` (default) refuse one that fails :meth:`verify`
+        (e.g. edited weight shapes, a dangling tensor), naming the file, the op and the mismatch."""
         try:
             with open(path) as f:
-                return Graph.from_json(f.read())
-        except (OSError, json.JSONDecodeError, KeyError) as e:
+                g = Graph.from_json(f.read())
+        except (OSError, json.JSONDecodeError, KeyError, UnicodeDecodeError) as e:
             raise WorkloadError(f"{path}: cannot read graph: {e}") from None
+        except WorkloadError as e:
+            raise WorkloadError(f"{path}: {e}") from None
+        if verify:
+            try:
+                g.verify()
+            except WorkloadError as e:
+                raise WorkloadError(f"{path}: {e}") from None
+        return g

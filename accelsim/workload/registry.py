@@ -12,12 +12,17 @@ Workload specs understood by :func:`load_graph` / :func:`load_traced`:
 * ``path/to/file.py:factory``      -- a factory (function name or ``WORKLOADS`` key) in a file
 * ``gemm:M=512,N=768,K=768[,dtype=bf16][,batch=B]`` -- one GEMM ``a[M,K] @ b[K,N]``, built without torch
 * ``path/to/graph.json``           -- a saved :class:`~accelsim.workload.ir.Graph`, loaded without torch
+* ``hf:<model_type>``              -- a random-init Hugging Face model (``pip install -e '.[hf]'``);
+  params override ``transformers.AutoConfig.for_model`` fields, plus ``seq``, ``batch``, ... (see
+  :mod:`accelsim.workload.hf`)
 
 Nothing here imports torch at module level: gemm specs and saved graphs work without it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import importlib.util
 import inspect
@@ -31,7 +36,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import accelsim
 from accelsim.errors import WorkloadError
 from accelsim.workload.ir import Graph, Op, TensorInfo
 
@@ -50,6 +54,7 @@ __all__ = [
     "workload_dirs",
     "parse_gemm",
     "gemm_graph",
+    "weights_needed",
     "GemmSpec",
 ]
 
@@ -62,9 +67,21 @@ class Workload:
     module: nn.Module
     example_inputs: tuple
     meta: dict = field(default_factory=dict)  # e.g. {"seq": 1024, "batch": 1, "tokens": 1024}
+    #: keyword inputs of ``module.forward`` (e.g. ``input_ids``, ``attention_mask`` of a Hugging
+    #: Face model), passed after ``example_inputs``
+    example_kwargs: dict = field(default_factory=dict)
 
 
 WorkloadFactory = Callable[..., Workload]
+
+_WEIGHTS: contextvars.ContextVar[bool] = contextvars.ContextVar("accelsim_weights_needed", default=True)
+
+
+def weights_needed() -> bool:
+    """Whether the workload being built needs real weights (``load_traced``, e.g. ``--check``) or
+    only shapes (``load_graph``): a factory may build on the meta device when this is False, so
+    7B-scale shapes trace without allocating weights."""
+    return _WEIGHTS.get()
 
 ENV_DIRS = "ACCELSIM_WORKLOADS_DIR"
 
@@ -76,7 +93,9 @@ ENV_DIRS = "ACCELSIM_WORKLOADS_DIR"
 
 def workload_dirs() -> list[Path]:
     """Directories searched for workload files: the repo's ``workloads/`` then ``$ACCELSIM_WORKLOADS_DIR``."""
-    dirs = [Path(accelsim.__file__).resolve().parents[1] / "workloads"]
+    from accelsim.shipped import shipped_dir
+
+    dirs = [shipped_dir("workloads").resolve()]
     for d in os.environ.get(ENV_DIRS, "").split(os.pathsep):
         if d.strip():
             dirs.append(Path(d.strip()).expanduser().resolve())
@@ -111,7 +130,11 @@ def _import_file(path: Path) -> ModuleType:
         mod = importlib.util.module_from_spec(spec)
         sys.modules[modname] = mod  # dataclasses & pickling look the module up here
         try:
-            spec.loader.exec_module(mod)
+            with contextlib.redirect_stdout(sys.stderr):
+                spec.loader.exec_module(mod)
+        except SystemExit as e:
+            sys.modules.pop(modname, None)
+            raise WorkloadError(f"workload file {path}: called sys.exit({e.code!r}) on import") from None
         except Exception as e:  # noqa: BLE001 -- any error in user code
             sys.modules.pop(modname, None)
             raise WorkloadError(f"workload file {path}: import failed: {type(e).__name__}: {e}") from e
@@ -254,7 +277,11 @@ def _call_factory(name: str, factory: WorkloadFactory, params: Mapping[str, obje
     else:
         kwargs = params
     try:
-        w = factory(**kwargs)
+        # A factory's print() must not corrupt `accelsim run --json` on stdout: send it to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            w = factory(**kwargs)
+    except SystemExit as e:  # sys.exit() in user code is an error, not accelsim's exit status
+        raise WorkloadError(f"workload '{name}' called sys.exit({e.code!r}) while building") from None
     except WorkloadError:
         raise
     except (ValueError, TypeError) as e:
@@ -278,6 +305,10 @@ def resolve(spec: str, params: Mapping[str, object] | None = None) -> Workload:
     :func:`load_graph` / :func:`load_traced`.
     """
     spec = spec.strip()
+    if spec.startswith("hf:"):
+        from accelsim.workload.hf import hf_workload
+
+        return hf_workload(spec[3:].strip(), params, weights=weights_needed())
     if spec.startswith("gemm:"):
         raise WorkloadError(f"'{spec}' is a GEMM spec, not a PyTorch workload: use load_graph() or load_traced()")
     if spec.endswith(".json"):
@@ -432,11 +463,12 @@ def _params_key(params: Mapping[str, object] | None) -> tuple[Any, ...]:
     return tuple(sorted((str(k), repr(v)) for k, v in (params or {}).items()))
 
 
-def load_graph(spec: str, params: Mapping[str, object] | None = None) -> Graph:
+def load_graph(spec: str, params: Mapping[str, object] | None = None, *, cache: bool = True) -> Graph:
     """The IR graph for any workload spec (see the module docstring).
 
     ``gemm:`` specs and ``*.json`` files need no torch; anything else is resolved and traced
-    (results are cached in memory per spec and params).
+    (results are cached in memory per spec and params, and on disk by
+    :mod:`accelsim.workload.cache`; ``cache=False`` traces afresh).
     """
     spec = spec.strip()
     if spec.startswith("gemm:"):
@@ -449,22 +481,35 @@ def load_graph(spec: str, params: Mapping[str, object] | None = None) -> Graph:
         g = Graph.load(spec)
         g.verify()
         return g
-    key = _cache_key(spec, params)
+    # The on-disk trace cache (accelsim/workload/cache.py): keyed by content without importing
+    # the workload file, so a hit needs no torch. ``cache=False`` bypasses it.
+    from accelsim.workload import cache as trace_cache
+
+    disk_key = trace_cache.key_for(spec, params) if cache else None
+    if disk_key is not None:
+        cached = trace_cache.lookup(disk_key)
+        if cached is not None:
+            return cached
+    key = _cache_key(spec, params) if cache else None
     with _lock:
         hit = _graph_cache.get(key) if key is not None else None
     if hit is not None:
+        trace_cache.store(disk_key, hit, spec, params, only_if_missing=True)
         return hit
-    g = load_traced(spec, params).graph
+    g = _traced(spec, params, weights=False).graph
     if key is not None:
         with _lock:
             if len(_graph_cache) >= _GRAPH_CACHE_SIZE:
                 _graph_cache.pop(next(iter(_graph_cache)))
             _graph_cache[key] = g
+    trace_cache.store(disk_key, g, spec, params)
     return g
 
 
 def _cache_key(spec: str, params: Mapping[str, object] | None) -> tuple[Any, ...] | None:
     """Cache key including the workload file's mtime, so edits are picked up."""
+    if spec.startswith("hf:"):
+        return (spec, _params_key(params), "hf")
     fs = _split_file_spec(spec)
     try:
         if fs is not None:
@@ -483,7 +528,14 @@ def load_traced(spec: str, params: Mapping[str, object] | None = None) -> Traced
     """Resolve and trace a workload: graph plus parameter and example-input values (needs torch).
 
     For ``gemm:`` specs the graph is the same as :func:`load_graph`'s, with seeded random values.
+    The eager module's outputs are kept in ``Traced.eager_outputs`` (for ``--check``).
     """
+    return _traced(spec, params, weights=True)
+
+
+def _traced(spec: str, params: Mapping[str, object] | None, weights: bool) -> Traced:
+    """Resolve and trace; ``weights=False``: only the graph is needed (factories may build on the
+    meta device, see :func:`weights_needed`; no eager run)."""
     spec = spec.strip()
     try:
         from accelsim.workload.trace import Traced, trace
@@ -496,9 +548,14 @@ def load_traced(spec: str, params: Mapping[str, object] | None = None) -> Traced
             f"'{spec}' is a saved graph without weights; numerics need a traceable workload "
             "(a name, file.py:factory, or gemm: spec)"
         )
-    w = resolve(spec, params)
+    token = _WEIGHTS.set(weights)
+    try:
+        w = resolve(spec, params)
+    finally:
+        _WEIGHTS.reset(token)
     meta = {"workload": w.name, **dict(w.meta)}
-    return trace(w.module, w.example_inputs, w.name, meta)
+    return trace(w.module, w.example_inputs, w.name, meta, example_kwargs=dict(w.example_kwargs or {}),
+                 eager=weights)
 
 
 def _gemm_traced(g: GemmSpec, traced_cls: Any) -> Traced:

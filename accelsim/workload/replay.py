@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from accelsim.errors import WorkloadError
 from accelsim.workload.ir import Graph, Op
 
+aten = torch.ops.aten
+
 if TYPE_CHECKING:
     from accelsim.workload.trace import Traced
 
@@ -128,6 +130,18 @@ def _sdpa(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
     return F.scaled_dot_product_attention(x[0], x[1], x[2], attn_mask=x[3] if len(x) > 3 else None, **kw)
 
 
+def _conv1d(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
+    return F.conv1d(
+        x[0],
+        x[1],
+        x[2] if len(x) > 2 else None,
+        stride=a.get("stride", 1),
+        padding=a.get("padding", 0),
+        dilation=a.get("dilation", 1),
+        groups=a.get("groups", 1),
+    )
+
+
 def _conv2d(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
     return F.conv2d(
         x[0],
@@ -167,7 +181,7 @@ def _reduce(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
         if "dtype" in a:
             return fn(t, dim=dims, keepdim=keep, dtype=_dt(a))
         return fn(t, dim=dims, keepdim=keep)
-    if not dims:  # 0-d input
+    if not dims and op in ("amax", "max", "amin", "min", "any"):  # 0-d input
         return t.clone() if op != "any" else t.to(torch.bool)
     if op in ("amax", "max"):
         return torch.amax(t, dim=dims, keepdim=keep)
@@ -175,7 +189,7 @@ def _reduce(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
         return torch.amin(t, dim=dims, keepdim=keep)
     if op == "any":
         return torch.any(t, dim=tuple(dims), keepdim=keep)
-    raise WorkloadError(f"unknown reduce op '{op}'")
+    return _reduce_more(op, t, dims, keep, a)
 
 
 def _topk(x: Sequence[Tensor], a: Mapping[str, Any]) -> tuple[Tensor, ...]:
@@ -195,6 +209,159 @@ def _scatter(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
     if reduce is not None:
         return torch.scatter(t, dim, idx, src, reduce=reduce)
     return torch.scatter(t, dim, idx, src)
+
+
+# -- issue 10 kinds ---------------------------------------------------------------------------
+
+
+def _batch_norm(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
+    rest = list(x[3:])
+    w = rest.pop(0) if a.get("has_weight", bool(rest)) and rest else None
+    b = rest.pop(0) if a.get("has_bias", bool(rest)) and rest else None
+    return F.batch_norm(x[0], x[1], x[2], w, b, training=False, eps=a.get("eps", 1e-5))
+
+
+def _group_norm(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
+    rest = list(x[1:])
+    w = rest.pop(0) if a.get("has_weight", bool(rest)) and rest else None
+    b = rest.pop(0) if a.get("has_bias", bool(rest)) and rest else None
+    return F.group_norm(x[0], a["groups"], w, b, a.get("eps", 1e-5))
+
+
+def _rms_norm(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
+    return F.rms_norm(x[0], list(a["normalized_shape"]), x[1] if len(x) > 1 else None, a.get("eps"))
+
+
+def _pool(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
+    op, n = a["op"], int(a.get("spatial", 2))
+    t = x[0]
+    if op == "adaptive_avg":
+        return (F.adaptive_avg_pool1d if n == 1 else F.adaptive_avg_pool2d)(t, a["output_size"])
+    if op == "adaptive_max":
+        return (F.adaptive_max_pool1d if n == 1 else F.adaptive_max_pool2d)(t, a["output_size"])
+    k, s, p, ceil = a["kernel_size"], a["stride"], a.get("padding", 0), bool(a.get("ceil_mode", False))
+    if op == "max":
+        f = F.max_pool1d if n == 1 else F.max_pool2d
+        return f(t, k, s, p, a.get("dilation", 1), ceil_mode=ceil)
+    if n == 1:
+        return F.avg_pool1d(t, k, s, p, ceil, a.get("count_include_pad", True))
+    return F.avg_pool2d(t, k, s, p, ceil, a.get("count_include_pad", True), a.get("divisor_override"))
+
+
+_RESAMPLE = {
+    ("nearest", 1): aten.upsample_nearest1d, ("nearest", 2): aten.upsample_nearest2d,
+    ("linear", 1): aten.upsample_linear1d, ("bilinear", 2): aten.upsample_bilinear2d,
+}  # fmt: skip
+
+
+def _resample(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
+    size = list(a["output_size"])
+    fn = _RESAMPLE.get((a["mode"], len(size)))
+    if fn is None:
+        raise WorkloadError(f"no replay for resampling mode {a['mode']!r} in {len(size)}-D")
+    lin = a["mode"] != "nearest"
+    if "scale_factors" in a:  # the .vec overload: torch uses the scales when they are given
+        sf = a.get("scale_factors")
+        args: list[Any] = [x[0], None if sf else size]
+        if lin:
+            args.append(bool(a.get("align_corners", False)))
+        args.append(sf)
+        return fn.vec(*args)
+    args = [x[0], size]
+    if lin:
+        args.append(bool(a.get("align_corners", False)))
+    return fn.default(*args, *a.get("scales", []))
+
+
+def _where(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
+    rest = list(x[1:])
+    xs = _wrap_for(rest, a["self_value"]) if "self_value" in a else rest.pop(0)
+    ys = _wrap_for(rest if rest else [xs], a["other"]) if "other" in a else rest.pop(0)
+    if "self_value" in a and not isinstance(xs, Tensor):
+        xs = torch.tensor(xs)
+    return torch.where(x[0], xs, ys)
+
+
+def _wrap_for(others: Sequence[Any], s: Any) -> Any:
+    """A Python scalar where torch.where would take one (it promotes like a wrapped number)."""
+    return s
+
+
+def _remainder(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
+    f = torch.fmod if a.get("op") == "fmod" else torch.remainder
+    if len(x) == 2:
+        return f(x[0], x[1])
+    if a.get("reverse"):
+        return f(_wrap(x[0], a["other"]), x[0])
+    return f(x[0], a["other"])
+
+
+def _reduce_more(op: str, t: Tensor, dims: list[int], keep: bool, a: Mapping[str, Any]) -> Tensor:
+    full = len(dims) == t.dim()
+    if op in ("argmax", "argmin"):
+        f = torch.argmax if op == "argmax" else torch.argmin
+        if full and t.dim() > 1:
+            r = f(t)
+            return r.reshape([1] * t.dim()) if keep else r
+        return f(t, dim=dims[0] if dims else None, keepdim=keep)
+    if op in ("var", "std"):
+        f = torch.var if op == "var" else torch.std
+        return f(t, dim=dims, correction=a.get("correction", 1), keepdim=keep)
+    if op == "prod":
+        kw = {"dtype": _dt(a)} if "dtype" in a else {}
+        r = t
+        for d in sorted(dims, reverse=True):
+            r = torch.prod(r, dim=d, keepdim=keep, **kw)
+            kw = {}
+        return r if dims else torch.prod(t, **kw)
+    if op == "all":
+        return torch.all(t, dim=tuple(dims), keepdim=keep) if dims else torch.all(t)
+    raise WorkloadError(f"unknown reduce op '{op}'")
+
+
+def _embedding_bag(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
+    return F.embedding_bag(
+        x[1], x[0], x[2], mode=a.get("mode", "mean"), per_sample_weights=x[3] if len(x) > 3 else None,
+        include_last_offset=bool(a.get("include_last_offset", False)), padding_idx=a.get("padding_idx"),
+    )
+
+
+def _index(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
+    idx: list[Tensor | None] = [None] * (max(a["dims"]) + 1)
+    for d, t in zip(a["dims"], x[1:]):
+        idx[d] = t
+    return aten.index.Tensor(x[0], idx)
+
+
+def _pad(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
+    mode = a.get("mode", "constant")
+    if mode == "constant":
+        return F.pad(x[0], list(a["pad"]), value=a.get("value", 0))
+    return F.pad(x[0], list(a["pad"]), mode=mode)
+
+
+def _composite(x: Sequence[Tensor], a: Mapping[str, Any]) -> tuple[Tensor, ...]:
+    raise WorkloadError("a composite op is replayed by run_op (it needs the op's tensor names)")
+
+
+def _run_composite(op: Op, args: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """Run a composite's sub-ops in order over its inputs (see :mod:`accelsim.workload.opset`)."""
+    from accelsim.workload.opset import COMPOSITE_KINDS
+
+    env = dict(zip(op.inputs, args))
+    for d in op.attrs.get("sub_ops") or []:
+        s = Op.from_dict(d)
+        if s.kind in COMPOSITE_KINDS:
+            raise WorkloadError(f"{op.where()}: sub-op '{s.name}' is itself a composite")
+        missing = [t for t in s.inputs if t not in env]
+        if missing:
+            raise WorkloadError(f"{op.where()}: sub-op '{s.name}' reads unknown tensor '{missing[0]}'")
+        for n, v in zip(s.outputs, run_op(s, [env[t] for t in s.inputs])):
+            env[n] = v
+    missing = [o for o in op.outputs if o not in env]
+    if missing:
+        raise WorkloadError(f"{op.where()}: no sub-op produces output '{missing[0]}'")
+    return tuple(env[o] for o in op.outputs)
 
 
 # -- layout ops -------------------------------------------------------------------------------------
@@ -237,6 +404,12 @@ VIEW_REPLAY: dict[str, ReplayFn] = {
     "constant_pad_nd": lambda x, a: F.pad(x[0], list(a["pad"]), value=a.get("value", 0)),
     "repeat": lambda x, a: x[0].repeat(a["repeats"]),
     "flip": lambda x, a: x[0].flip(a["dims"]),
+    "flatten": _reshape,
+    "unflatten": _reshape,
+    "stack": lambda x, a: torch.stack(list(x), a.get("dim", 0)),
+    "pad": _pad,
+    "roll": lambda x, a: torch.roll(x[0], list(a["shifts"]), list(a["dims"])) if a.get("dims")
+    else torch.roll(x[0], list(a["shifts"])),
 }
 
 
@@ -285,6 +458,9 @@ REPLAY: dict[str, ReplayFn] = {
     "matmul": _matmul,
     "sdpa": _sdpa,
     "conv2d": _conv2d,
+    "conv1d": _conv1d,
+    "attention": _composite,
+    "fused": _composite,
     "add": _binary("add"),
     "sub": _binary("sub"),
     "mul": _binary("mul"),
@@ -299,7 +475,7 @@ REPLAY: dict[str, ReplayFn] = {
     "rsqrt": lambda x, a: torch.rsqrt(x[0]),
     "pow": _pow,
     "clamp": _clamp,
-    "where": lambda x, a: torch.where(x[0], x[1], x[2]),
+    "where": _where,
     "masked_fill": _masked_fill,
     "compare": _cmp,
     "logical": _cmp,
@@ -311,6 +487,35 @@ REPLAY: dict[str, ReplayFn] = {
     "embedding": lambda x, a: F.embedding(x[1], x[0]),
     "gather": lambda x, a: torch.gather(x[0], a["dim"], x[1]),
     "scatter": _scatter,
+    "remainder": _remainder,
+    "maximum": lambda x, a: torch.maximum(x[0], x[1]),
+    "minimum": lambda x, a: torch.minimum(x[0], x[1]),
+    "abs": lambda x, a: torch.abs(x[0]),
+    "sign": lambda x, a: torch.sign(x[0]),
+    "leaky_relu": lambda x, a: F.leaky_relu(x[0], a.get("negative_slope", 0.01)),
+    "round": lambda x, a: getattr(torch, a["op"])(x[0]),
+    "expm1": lambda x, a: torch.expm1(x[0]),
+    "sin": lambda x, a: torch.sin(x[0]),
+    "cos": lambda x, a: torch.cos(x[0]),
+    "log": lambda x, a: torch.log(x[0]),
+    "log1p": lambda x, a: torch.log1p(x[0]),
+    "erf": lambda x, a: torch.erf(x[0]),
+    "elu": lambda x, a: aten.elu.default(x[0], a.get("alpha", 1.0), a.get("scale", 1.0), a.get("input_scale", 1.0)),
+    "silu": lambda x, a: F.silu(x[0]),
+    "softplus": lambda x, a: F.softplus(x[0], a.get("beta", 1), a.get("threshold", 20)),
+    "hardswish": lambda x, a: F.hardswish(x[0]),
+    "hardsigmoid": lambda x, a: F.hardsigmoid(x[0]),
+    "log_softmax": lambda x, a: torch.log_softmax(x[0] if _dt(a) is None else x[0].to(_dt(a)), a["dim"]),
+    "rms_norm": _rms_norm,
+    "group_norm": _group_norm,
+    "batch_norm": _batch_norm,
+    "cumsum": lambda x, a: torch.cumsum(x[0], a["dim"], dtype=_dt(a)),
+    "pool": _pool,
+    "upsample_nearest": _resample,
+    "interpolate": _resample,
+    "embedding_bag": _embedding_bag,
+    "index_select": lambda x, a: torch.index_select(x[0], a["dim"], x[1]),
+    "index": _index,
     "view": _table(VIEW_REPLAY, "view"),
     "const": _table(CONST_REPLAY, "const"),
 }
@@ -321,6 +526,8 @@ def run_op(op: Op, args: Sequence[Tensor]) -> tuple[Tensor, ...]:
     fn = REPLAY.get(op.kind)
     if fn is None:
         raise WorkloadError(f"{op.where()}: no reference semantics for op kind '{op.kind}'")
+    if op.kind in ("attention", "fused"):
+        return _run_composite(op, args)
     try:
         out = fn(args, op.attrs)
     except WorkloadError:

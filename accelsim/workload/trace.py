@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import json
 import operator
+import re
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -53,6 +56,9 @@ class Traced:
     graph: Graph
     params: dict[str, torch.Tensor]  # IR tensor name -> value, every weight / const tensor
     inputs: dict[str, torch.Tensor]  # IR tensor name -> example input value
+    #: graph output name -> the eager PyTorch module's value for it (computed once at trace time;
+    #: None when the model was traced on the meta device or without ``eager``)
+    eager_outputs: dict[str, torch.Tensor] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,6 +73,7 @@ class Emit:
     kind: str
     inputs: list[Any]
     attrs: dict[str, Any]
+    n_outputs: int | None = None  # keep only the first n results of a multi-output ATen op
 
 
 Converter = Callable[["Ctx"], "Emit | None"]
@@ -260,19 +267,6 @@ def _sdpa(c: Ctx) -> Emit:
     if c.a.get("enable_gqa"):
         attrs["enable_gqa"] = True
     return Emit("sdpa", ins, attrs)
-
-
-@register_converter("aten.convolution.default")
-def _conv(c: Ctx) -> Emit:
-    if c.a["transposed"]:
-        raise c.error("transposed convolution is not supported")
-    if c.rank(c.a["weight"]) != 4:
-        raise c.error(f"only 2-D convolution is supported (weight rank {c.rank(c.a['weight'])})")
-    ins = [c.a["input"], c.a["weight"]]
-    if c.a["bias"] is not None:
-        ins.append(c.a["bias"])
-    attrs = {k: _scalar(c, c.a[k]) for k in ("stride", "padding", "dilation", "groups")}
-    return Emit("conv2d", ins, attrs)
 
 
 # -- elementwise ---------------------------------------------------------------------------------
@@ -604,9 +598,16 @@ register_converter("aten.split.Tensor")(_view("split", _split_attrs))
 register_converter("aten.unbind.int")(_view("unbind", lambda c: {"dim": c.dim(c.a["dim"], c.rank(c.a["self"]))}))
 for _k in ("clone", "alias", "detach", "lift_fresh_copy", "contiguous"):
     register_converter(f"aten.{_k}.default")(_view(_k))
-register_converter("aten.cat.default")(
-    _view("cat", lambda c: {"dim": c.dim(c.a["dim"], c.rank(c.a["tensors"][0]))}, many="tensors")
-)
+@register_converter("aten.cat.default")
+def _cat(c: Ctx) -> Emit:
+    """``cat``; legacy empty 1-D operands (e.g. a lazily initialised KV cache, ``torch.tensor([])``)
+    contribute nothing and are dropped, as torch.cat does."""
+    parts = [t for t in c.a["tensors"] if not (_is_t(t) and c.shape(t) == [0])]
+    if not parts:
+        parts = list(c.a["tensors"][:1])
+    if len(parts) == 1 and c.shape(parts[0]) == c.out_shape:
+        return Emit("view", parts, {"op": "alias"})
+    return Emit("view", parts, {"op": "cat", "dim": c.dim(c.a["dim"], c.rank(parts[0]))})
 register_converter("aten.constant_pad_nd.default")(
     _view("constant_pad_nd", lambda c: {"pad": _scalar(c, list(c.a["pad"])), "value": _scalar(c, c.a["value"])})
 )
@@ -659,18 +660,392 @@ def _tri(c: Ctx) -> Emit:
     return Emit("const", [c.a["self"]], {"op": c.target.split(".")[1], "diagonal": int(c.a["diagonal"])})
 
 
+# -- convolution, normalisation, pooling, resampling (issue 10) ----------------------------------
+
+
+def _nlist(c: Ctx, v: Any, n: int, what: str) -> Any:
+    """An int or list attribute as a list of ``n`` ints (strings such as 'same' kept)."""
+    if isinstance(v, str):
+        return v
+    v = _scalar(c, v)
+    if isinstance(v, int):
+        return [v] * n
+    if isinstance(v, list) and len(v) == 1:
+        return v * n
+    if not isinstance(v, list) or len(v) != n:
+        raise c.error(f"{what} {v!r} needs {n} values")
+    return v
+
+
+@register_converter(
+    "aten.convolution.default", "aten.conv2d.default", "aten.conv2d.padding",
+    "aten.conv1d.default", "aten.conv1d.padding",
+)
+def _conv(c: Ctx) -> Emit:
+    if c.a.get("transposed"):
+        raise c.error("transposed convolution is not supported")
+    rank = c.rank(c.a["weight"])
+    kind = {4: "conv2d", 3: "conv1d"}.get(rank)
+    if kind is None:
+        raise c.error(f"only 1-D and 2-D convolution are supported (weight rank {rank})")
+    ins = [c.a["input"], c.a["weight"]]
+    if c.a["bias"] is not None:
+        ins.append(c.a["bias"])
+    n = rank - 2
+    attrs = {k: _nlist(c, c.a[k], n, k) for k in ("stride", "padding", "dilation")}
+    attrs["groups"] = int(c.a["groups"])
+    return Emit(kind, ins, attrs)
+
+
+@register_converter(
+    "aten.batch_norm.default", "aten._native_batch_norm_legit_no_training.default",
+    "aten.native_batch_norm.default", "aten._native_batch_norm_legit.default",
+)
+def _batch_norm(c: Ctx) -> Emit:
+    if c.a.get("training"):
+        raise c.error("batch norm in training mode (batch statistics) is not supported; call model.eval()")
+    mean, var = c.a.get("running_mean"), c.a.get("running_var")
+    if not _is_t(mean) or not _is_t(var):
+        raise c.error("batch norm without running statistics is not supported")
+    ins = [c.a["input"], mean, var]
+    attrs: dict[str, Any] = {"eps": float(c.a["eps"])}
+    w, b = c.a.get("weight"), c.a.get("bias")
+    attrs["has_weight"] = _is_t(w)
+    attrs["has_bias"] = _is_t(b)
+    ins += [t for t in (w, b) if _is_t(t)]
+    return Emit("batch_norm", ins, attrs, n_outputs=1)
+
+
+@register_converter("aten.native_group_norm.default", "aten.group_norm.default")
+def _group_norm(c: Ctx) -> Emit:
+    ins = [c.a["input"]]
+    w, b = c.a.get("weight"), c.a.get("bias")
+    ins += [t for t in (w, b) if _is_t(t)]
+    groups = c.a.get("group", c.a.get("num_groups"))
+    attrs = {"groups": int(groups), "eps": float(c.a["eps"]), "has_weight": _is_t(w), "has_bias": _is_t(b)}
+    return Emit("group_norm", ins, attrs, n_outputs=1)
+
+
+@register_converter("aten.rms_norm.default")
+def _rms_norm(c: Ctx) -> Emit:
+    ins = [c.a["input"]]
+    if c.a.get("weight") is not None:
+        ins.append(c.a["weight"])
+    eps = c.a.get("eps")
+    return Emit("rms_norm", ins, {"normalized_shape": _scalar(c, list(c.a["normalized_shape"])),
+                                  "eps": None if eps is None else float(eps)})
+
+
+def _pool(op: str, spatial: int) -> Converter:
+    def conv(c: Ctx) -> Emit:
+        x = c.a["self"]
+        attrs: dict[str, Any] = {"op": op, "spatial": spatial}
+        if op.startswith("adaptive"):
+            attrs["output_size"] = _nlist(c, list(c.a["output_size"]), spatial, "output_size")
+        else:
+            k = _nlist(c, c.a["kernel_size"], spatial, "kernel_size")
+            st = c.a.get("stride")
+            attrs["kernel_size"] = k
+            attrs["stride"] = k if st is None or (isinstance(st, (list, tuple)) and len(st) == 0) else _nlist(
+                c, st, spatial, "stride")
+            attrs["padding"] = _nlist(c, c.a.get("padding", 0), spatial, "padding")
+            if op == "max":
+                attrs["dilation"] = _nlist(c, c.a.get("dilation", 1), spatial, "dilation")
+            attrs["ceil_mode"] = bool(c.a.get("ceil_mode", False))
+            if op == "avg":
+                attrs["count_include_pad"] = bool(c.a.get("count_include_pad", True))
+                if c.a.get("divisor_override") is not None:
+                    attrs["divisor_override"] = int(c.a["divisor_override"])
+        return Emit("pool", [x], attrs, n_outputs=1)
+
+    return conv
+
+
+for _s in (1, 2):
+    register_converter(f"aten.max_pool{_s}d.default", f"aten.max_pool{_s}d_with_indices.default")(_pool("max", _s))
+    register_converter(f"aten.avg_pool{_s}d.default")(_pool("avg", _s))
+    register_converter(f"aten.adaptive_avg_pool{_s}d.default", f"aten._adaptive_avg_pool{_s}d.default")(
+        _pool("adaptive_avg", _s))
+    register_converter(f"aten.adaptive_max_pool{_s}d.default")(_pool("adaptive_max", _s))
+
+
+def _resample(mode: str, spatial: int) -> Converter:
+    def conv(c: Ctx) -> Emit:
+        x = c.a.get("input", c.a.get("self"))
+        out = c.out_shape
+        attrs: dict[str, Any] = {"mode": mode, "output_size": out[len(out) - spatial:]}
+        if "align_corners" in c.a:
+            attrs["align_corners"] = bool(c.a["align_corners"])
+        if c.target.endswith(".vec"):
+            sf = c.a.get("scale_factors")
+            attrs["scale_factors"] = None if sf is None else [float(s) for s in sf]
+            if c.a.get("output_size") is not None:
+                attrs["scale_factors"] = None
+        else:
+            keys = ["scales"] if spatial == 1 else ["scales_h", "scales_w"]
+            attrs["scales"] = [None if c.a.get(k) is None else float(c.a[k]) for k in keys]
+        return Emit("upsample_nearest" if mode == "nearest" else "interpolate", [x], attrs)
+
+    return conv
+
+
+register_converter("aten.upsample_nearest2d.vec", "aten.upsample_nearest2d.default")(_resample("nearest", 2))
+register_converter("aten.upsample_nearest1d.vec", "aten.upsample_nearest1d.default")(_resample("nearest", 1))
+register_converter("aten.upsample_bilinear2d.vec", "aten.upsample_bilinear2d.default")(_resample("bilinear", 2))
+register_converter("aten.upsample_linear1d.vec", "aten.upsample_linear1d.default")(_resample("linear", 1))
+
+
+# -- more element-wise --------------------------------------------------------------------------
+
+for _k in ("abs", "sign", "sin", "cos", "log", "log1p", "erf", "expm1", "silu", "hardswish", "hardsigmoid"):
+    register_converter(f"aten.{_k}.default")(_unary(_k))
+
+
+@register_converter("aten.hardtanh.default")
+def _hardtanh(c: Ctx) -> Emit:
+    return Emit("clamp", [c.a["self"]], {"min": _scalar(c, c.a["min_val"]), "max": _scalar(c, c.a["max_val"])})
+
+
+@register_converter("aten.relu6.default")
+def _relu6(c: Ctx) -> Emit:
+    return Emit("clamp", [c.a["self"]], {"min": 0, "max": 6})
+
+
+@register_converter("aten.softplus.default")
+def _softplus(c: Ctx) -> Emit:
+    return Emit("softplus", [c.a["self"]], {"beta": _scalar(c, c.a["beta"]), "threshold": _scalar(c, c.a["threshold"])})
+
+
+@register_converter("aten.leaky_relu.default")
+def _leaky(c: Ctx) -> Emit:
+    return Emit("leaky_relu", [c.a["self"]], {"negative_slope": _scalar(c, c.a["negative_slope"])})
+
+
+@register_converter("aten.elu.default")
+def _elu(c: Ctx) -> Emit:
+    return Emit("elu", [c.a["self"]], {k: _scalar(c, c.a[k]) for k in ("alpha", "scale", "input_scale")})
+
+
+def _round(op: str) -> Converter:
+    def conv(c: Ctx) -> Emit:
+        return Emit("round", [c.a["self"]], {"op": op})
+
+    return conv
+
+
+for _k in ("floor", "ceil", "round", "trunc"):
+    register_converter(f"aten.{_k}.default")(_round(_k))
+
+register_converter("aten.maximum.default", "aten.max.other")(_binary("maximum"))
+register_converter("aten.minimum.default", "aten.min.other")(_binary("minimum"))
+
+
+def _remainder(op: str) -> Converter:
+    inner = _binary("remainder")
+
+    def conv(c: Ctx) -> Emit:
+        e = inner(c)
+        e.attrs = {"op": op, **e.attrs}
+        return e
+
+    return conv
+
+
+register_converter("aten.remainder.Tensor", "aten.remainder.Scalar")(_remainder("remainder"))
+register_converter("aten.fmod.Tensor", "aten.fmod.Scalar")(_remainder("fmod"))
+
+
+@register_converter("aten.where.ScalarOther", "aten.where.ScalarSelf", "aten.where.Scalar")
+def _where_scalar(c: Ctx) -> Emit:
+    x, y = c.a["self"], c.a["other"]
+    ins = [c.a["condition"]]
+    attrs: dict[str, Any] = {}
+    if _is_t(x):
+        ins.append(x)
+    else:
+        attrs["self_value"] = _scalar(c, x)
+    if _is_t(y):
+        ins.append(y)
+    else:
+        attrs["other"] = _scalar(c, y)
+    return Emit("where", ins, attrs)
+
+
+for _k, _op in (("__and__", "bitwise_and"), ("__or__", "bitwise_or"), ("__xor__", "bitwise_xor")):
+    register_converter(f"aten.{_k}.Tensor", f"aten.{_k}.Scalar")(_logical(_op))
+
+
+@register_converter("aten.log_softmax.int", "aten._log_softmax.default")
+def _log_softmax(c: Ctx) -> Emit:
+    x = c.a["self"]
+    attrs: dict[str, Any] = {"dim": c.dim(c.a["dim"], c.rank(x))}
+    if c.out_dtype != c.dtype(x):
+        attrs["dtype"] = c.out_dtype
+    return Emit("log_softmax", [x], attrs)
+
+
+@register_converter("aten.cumsum.default")
+def _cumsum(c: Ctx) -> Emit:
+    x = c.a["self"]
+    attrs: dict[str, Any] = {"dim": c.dim(c.a["dim"], c.rank(x))}
+    if c.a.get("dtype") is not None:
+        attrs["dtype"] = _scalar(c, c.a["dtype"])
+    return Emit("cumsum", [x], attrs)
+
+
+def _reduce_corr(op: str) -> Converter:
+    inner = _reduce(op)
+
+    def conv(c: Ctx) -> Emit:
+        e = inner(c)
+        corr = c.a.get("correction")
+        if c.a.get("unbiased") is not None:
+            corr = 1 if c.a["unbiased"] else 0
+        e.attrs["correction"] = 1 if corr is None else _scalar(c, corr)
+        return e
+
+    return conv
+
+
+register_converter("aten.var.correction", "aten.var.dim", "aten.var.default")(_reduce_corr("var"))
+register_converter("aten.std.correction", "aten.std.dim", "aten.std.default")(_reduce_corr("std"))
+register_converter("aten.prod.dim_int", "aten.prod.default")(_reduce("prod"))
+register_converter("aten.all.default", "aten.all.dim", "aten.all.dims")(_reduce("all"))
+register_converter("aten.argmax.default")(_reduce("argmax"))
+register_converter("aten.argmin.default")(_reduce("argmin"))
+
+
+# -- more indexing ------------------------------------------------------------------------------
+
+
+@register_converter("aten.index_select.default")
+def _index_select(c: Ctx) -> Emit:
+    x = c.a["self"]
+    return Emit("index_select", [x, c.a["index"]], {"dim": c.dim(c.a["dim"], c.rank(x))})
+
+
+@register_converter("aten.index.Tensor")
+def _index(c: Ctx) -> Emit:
+    x = c.a["self"]
+    idx = list(c.a["indices"])
+    dims = [i for i, t in enumerate(idx) if t is not None]
+    for i in dims:
+        if c.dtype(idx[i]) == "bool":
+            raise c.error("indexing with a bool mask has a data-dependent shape")
+    return Emit("index", [x, *[idx[i] for i in dims]], {"dims": dims})
+
+
+@register_converter(
+    "aten.embedding_bag.padding_idx", "aten.embedding_bag.default", "aten._embedding_bag.default",
+    "aten._embedding_bag_forward_only.default",
+)
+def _embedding_bag(c: Ctx) -> Emit:
+    ins = [c.a["weight"], c.a["indices"], c.a["offsets"]]
+    if c.a.get("per_sample_weights") is not None:
+        ins.append(c.a["per_sample_weights"])
+    mode = c.a.get("mode", 0)
+    mode = {0: "sum", 1: "mean", 2: "max"}.get(int(mode), str(mode))
+    attrs: dict[str, Any] = {"mode": mode, "include_last_offset": bool(c.a.get("include_last_offset", False))}
+    pidx = c.a.get("padding_idx")
+    if pidx is not None and int(pidx) >= 0:
+        attrs["padding_idx"] = int(pidx)
+    return Emit("embedding_bag", ins, attrs, n_outputs=1)
+
+
+# -- more layout ops ------------------------------------------------------------------------------
+
+
+@register_converter("aten.dropout.default", "aten.feature_dropout.default", "aten.alpha_dropout.default")
+def _dropout(c: Ctx) -> Emit:
+    if c.a.get("train"):
+        raise c.error("dropout in training mode is not supported; call model.eval()")
+    return Emit("view", [c.a["input"]], {"op": "alias"})
+
+
+@register_converter("aten.to.device", "aten.type_as.default")
+def _to_device(c: Ctx) -> Emit:
+    x = c.a["self"]
+    if c.out_dtype != c.dtype(x):
+        return Emit("cast", [x], {"dtype": c.out_dtype})
+    return Emit("view", [x], {"op": "alias"})
+
+
+register_converter("aten.flatten.using_ints")(_view("flatten", lambda c: {"shape": c.out_shape}))
+register_converter("aten.unflatten.int")(_view("unflatten", lambda c: {"shape": c.out_shape}))
+
+
+@register_converter("aten.chunk.default")
+def _chunk(c: Ctx) -> Emit:
+    x = c.a["self"]
+    d = c.dim(c.a["dim"], c.rank(x))
+    sizes = [int(_shape(v, c.node)[d]) for v in c.val]
+    return Emit("view", [x], {"op": "split", "split_sizes": sizes, "dim": d})
+
+
+register_converter("aten.stack.default")(
+    _view("stack", lambda c: {"dim": c.dim(c.a["dim"], c.rank(c.a["tensors"][0]) + 1)}, many="tensors")
+)
+
+
+@register_converter("aten.narrow.default")
+def _narrow(c: Ctx) -> Emit:
+    x = c.a["self"]
+    d = c.dim(c.a["dim"], c.rank(x))
+    start = int(c.a["start"]) % max(c.shape(x)[d], 1) if int(c.a["start"]) < 0 else int(c.a["start"])
+    return Emit("view", [x], {"op": "slice", "dim": d, "start": start, "end": start + int(c.a["length"]), "step": 1})
+
+
+@register_converter("aten.pad.default")
+def _pad(c: Ctx) -> Emit:
+    mode = c.a.get("mode") or "constant"
+    attrs: dict[str, Any] = {"op": "pad", "pad": _scalar(c, list(c.a["pad"])), "mode": mode}
+    if mode == "constant":
+        attrs["value"] = _scalar(c, c.a.get("value") or 0)
+    return Emit("view", [c.a["self"]], attrs)
+
+
+def _pad_mode(mode: str) -> Converter:
+    def conv(c: Ctx) -> Emit:
+        return Emit("view", [c.a["self"]], {"op": "pad", "pad": _scalar(c, list(c.a["padding"])), "mode": mode})
+
+    return conv
+
+
+for _s in (1, 2, 3):
+    register_converter(f"aten.reflection_pad{_s}d.default")(_pad_mode("reflect"))
+    register_converter(f"aten.replication_pad{_s}d.default")(_pad_mode("replicate"))
+
+
+@register_converter("aten.roll.default")
+def _roll(c: Ctx) -> Emit:
+    x = c.a["self"]
+    dims = [c.dim(int(d), c.rank(x)) for d in (c.a.get("dims") or [])]
+    return Emit("view", [x], {"op": "roll", "shifts": _scalar(c, list(c.a["shifts"])), "dims": dims})
+
+
 # ---------------------------------------------------------------------------------------------
 # Export
 # ---------------------------------------------------------------------------------------------
 
-_KEEP_WHOLE = ("linear", "scaled_dot_product_attention", "layer_norm")
+#: Ops the IR keeps whole although the core-ATen table would decompose them.
+_KEEP_WHOLE = (
+    "linear", "scaled_dot_product_attention", "layer_norm", "rms_norm", "silu", "hardswish", "hardsigmoid",
+    "softplus", "adaptive_avg_pool2d", "adaptive_avg_pool1d", "max_pool2d", "max_pool1d", "avg_pool1d", "pad",
+    "roll", "reflection_pad1d", "reflection_pad2d", "replication_pad1d", "replication_pad2d",
+    "upsample_nearest2d", "upsample_nearest1d", "log_softmax", "relu6", "embedding_bag",
+)  # fmt: skip
 
 
 def decomposition_table() -> dict[Any, Callable[..., Any]]:
-    """Core-ATen decompositions minus those ops the IR keeps whole (linear, SDPA, layer_norm)."""
+    """Core-ATen decompositions minus those ops the IR keeps whole (linear, SDPA, layer_norm,
+    rms_norm, the named activations, pooling, padding, ...: :data:`_KEEP_WHOLE`)."""
     table = torch.export.default_decompositions()
     for name in _KEEP_WHOLE:
-        table.pop(getattr(aten, name).default, None)
+        packet = getattr(aten, name, None)
+        if packet is None:
+            continue
+        for ov in packet.overloads():
+            table.pop(getattr(packet, ov), None)
     return table
 
 
@@ -686,9 +1061,18 @@ def needs_decomposition(ep: torch.export.ExportedProgram) -> bool:
     ``split.Tensor`` vs ``split_with_sizes``), which tests check op by op."""
     from torch.export.graph_signature import OutputKind
 
+    from torch.export.graph_signature import InputKind
+
+    from accelsim.workload.fold import static_set
+
     if any(s.kind != OutputKind.USER_OUTPUT for s in ep.graph_signature.output_specs):
         return True
-    return any(n.op == "get_attr" or _unconvertible(n) for n in ep.graph.nodes)
+    names = {s.arg.name for s in ep.graph_signature.input_specs  # type: ignore[union-attr]
+             if s.kind in (InputKind.BUFFER, InputKind.CONSTANT_TENSOR)}
+    nodes = list(ep.graph.nodes)
+    static = static_set(nodes, {n for n in nodes if n.op == "placeholder" and n.name in names})
+    # ops in static subgraphs are evaluated by folding: they need no converter
+    return any(n.op == "get_attr" or (_unconvertible(n) and n not in static) for n in nodes)
 
 
 def _unconvertible(n: Node) -> bool:
@@ -699,8 +1083,58 @@ def _unconvertible(n: Node) -> bool:
     return t not in _CONVERTERS and t not in _SKIP
 
 
+_TORCH_DIR = str(Path(torch.__file__).resolve().parent)
+_ACCELSIM_DIR = str(Path(__file__).resolve().parents[1])
+_FIX_WORDS = re.compile(r"\b(consider|suggest\w*|fix\w*|insert|torch\._check|try|use)\b", re.I)
+
+
+def _user_frames(tb: Any) -> list[traceback.FrameSummary]:
+    """Traceback frames in the model's code (not torch, not accelsim, not the stdlib)."""
+    out = []
+    for fr in traceback.extract_tb(tb):
+        f = str(Path(fr.filename).resolve()) if not fr.filename.startswith("<") else fr.filename
+        if f.startswith("<") or f.startswith(_TORCH_DIR) or f.startswith(_ACCELSIM_DIR):
+            continue
+        if "/lib/python3" in f and "site-packages" not in f:
+            continue
+        out.append(fr)
+    return out
+
+
+def _export_error(e: BaseException, label: str) -> WorkloadError:
+    """A :class:`WorkloadError` for a torch.export failure: its first lines, the model's source
+    line that triggered it (file:line), and torch's suggested fix."""
+    lines = [ln.rstrip() for ln in str(e).strip().splitlines()]
+    head = []
+    for ln in lines:
+        if not ln.strip() and head:
+            break
+        head.append(ln)
+    head = head[:8]
+    fixes = [ln.strip() for ln in lines[len(head):] if _FIX_WORDS.search(ln) and "draft_export" not in ln
+             and "TORCH_LOGS" not in ln and "DEBUG" not in ln and not ln.strip().startswith("For ")]
+    fixes = list(dict.fromkeys(fixes))[:4]
+    frames = _user_frames(e.__traceback__)
+    where = ""
+    if frames:
+        fr = frames[-1]
+        where = f"\n  at {fr.filename}:{fr.lineno} in {fr.name}: {(fr.line or '').strip()}"
+    else:  # torch puts the model's line into the message ("The following call raised this error")
+        m = re.search(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)', str(e))
+        if m:
+            where = f"\n  at {m.group(1)}:{m.group(2)} in {m.group(3)}: {m.group(4).strip()}"
+    msg = "\n    ".join(head)
+    fix = ("\n  torch suggests: " + "\n    ".join(fixes)) if fixes else ""
+    hint = ""
+    if "data-dependent" in str(e) or "DataDependent" in type(e).__name__:
+        hint = "\n  (data-dependent Python control flow and .item() calls cannot be traced)"
+    return WorkloadError(
+        f"cannot capture workload{label} with torch.export: {type(e).__name__}: {msg}{where}{fix}{hint}")
+
+
 def export_program(
-    module: nn.Module, example_inputs: tuple, name: str = "", decompose: bool | None = None
+    module: nn.Module, example_inputs: tuple, name: str = "", decompose: bool | None = None,
+    example_kwargs: dict[str, Any] | None = None,
 ) -> torch.export.ExportedProgram:
     """``torch.export`` (non-strict) in eval mode without grad, then the decompositions of
     :func:`decomposition_table` when the training IR needs them (``decompose=None``: see
@@ -711,24 +1145,22 @@ def export_program(
         with torch.no_grad(), warnings.catch_warnings():
             # torch-internal deprecation noise emitted by export itself
             warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
-            ep = torch.export.export(module, tuple(example_inputs), strict=False)
+            warnings.filterwarnings("ignore", category=UserWarning)
+            ep = torch.export.export(module, tuple(example_inputs), dict(example_kwargs or {}), strict=False)
             if decompose is None:
                 decompose = needs_decomposition(ep)
             return ep.run_decompositions(decomposition_table()) if decompose else ep
     except WorkloadError:
         raise
     except Exception as e:  # noqa: BLE001 -- torch raises many types; report them uniformly
-        lines = str(e).strip().splitlines()
-        msg = "\n    ".join(lines[:12]) + ("\n    ..." if len(lines) > 12 else "")
-        raise WorkloadError(
-            f"cannot capture workload{label} with torch.export: {type(e).__name__}: {msg}\n"
-            "  (data-dependent Python control flow and .item() calls cannot be traced)"
-        ) from e
+        raise _export_error(e, label) from e
 
 
 # ---------------------------------------------------------------------------------------------
 # trace()
 # ---------------------------------------------------------------------------------------------
+
+_PREFIX: list[str] = []  # module-path prefix to strip (the output-flattening wrapper's child)
 
 
 def _module_path(node: Node) -> str:
@@ -739,7 +1171,24 @@ def _module_path(node: Node) -> str:
     path = str(path)
     if path.startswith("L['self']"):  # strict-mode spelling, just in case
         path = path.removeprefix("L['self']").replace("['", ".").replace("']", "").replace("[", ".").replace("]", "")
-    return path.lstrip(".")
+    path = path.lstrip(".")
+    for p in _PREFIX:
+        if path == p.rstrip("."):
+            return ""
+        path = path.removeprefix(p)
+    return path
+
+
+def _source_line(node: Node) -> str:
+    """``file:line: code`` of the innermost model frame that created ``node`` ('' if unknown)."""
+    st = node.meta.get("stack_trace") or ""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in (\S+)\n\s*(.*)', st)
+    for f, line, _fn, code in reversed(frames):
+        rf = str(Path(f).resolve()) if not f.startswith("<") else f
+        if rf.startswith(_TORCH_DIR) or rf.startswith(_ACCELSIM_DIR) or rf.startswith("<"):
+            continue
+        return f"{f}:{line}: {code.strip()}"
+    return ""
 
 
 def _storage_key(t: torch.Tensor) -> tuple[Any, ...]:
@@ -754,47 +1203,98 @@ def _named_state(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return out
 
 
+def _is_meta(module: nn.Module, args: Any) -> bool:
+    leaves = [t for t in torch.utils._pytree.tree_leaves(args) if isinstance(t, torch.Tensor)]
+    leaves += [t for _, t in _named_state(module)][:1]
+    return any(t.device.type == "meta" for t in leaves)
+
+
 def trace(
-    module: nn.Module, example_inputs: tuple, name: str, meta: dict | None = None, decompose: bool | None = None
+    module: nn.Module,
+    example_inputs: tuple,
+    name: str,
+    meta: dict | None = None,
+    decompose: bool | None = None,
+    example_kwargs: dict[str, Any] | None = None,
+    eager: bool = True,
+    fold: bool = True,
 ) -> Traced:
-    """Trace ``module(*example_inputs)`` into a :class:`Traced` (IR graph + values).
-    ``decompose`` as in :func:`export_program`.
+    """Trace ``module(*example_inputs, **example_kwargs)`` into a :class:`Traced` (IR graph +
+    values). ``decompose`` as in :func:`export_program`.
+
+    Hugging Face models (and any module whose output holds cache or ``ModelOutput`` objects) are
+    wrapped so their outputs flatten to tensors (``graph.meta["output_labels"]`` names them).
+    With ``fold`` (default), subgraphs that depend only on constants, buffers and static shapes
+    are computed now and become const tensors, and batch norms after convolutions are folded
+    into them (both listed in ``graph.meta["folded"]``). With ``eager`` (default) the module
+    also runs once eagerly and its outputs are kept in :attr:`Traced.eager_outputs` (skipped on
+    the meta device).
 
     Raises :class:`WorkloadError` if capture fails or any op has no canonical IR form (naming
-    each such op, its module, and the supported ops).
+    each such op, its module, its source line, and the supported ops).
     """
+    from accelsim.workload.hf import PREFIX, FlatOutputs, needs_flattening
+
     if not isinstance(example_inputs, tuple):
         example_inputs = (example_inputs,)
-    ep = export_program(module, example_inputs, name, decompose)
-    return _convert(ep, module, example_inputs, name, dict(meta or {}))
+    kwargs = dict(example_kwargs or {})
+    target: nn.Module = module
+    wrapped = needs_flattening(module)
+    if wrapped:
+        target = FlatOutputs(module)
+    try:
+        ep = export_program(target, example_inputs, name, decompose, kwargs)
+    except WorkloadError as e:
+        if wrapped or "not a known type" not in str(e):
+            raise
+        target, wrapped = FlatOutputs(module), True
+        ep = export_program(target, example_inputs, name, decompose, kwargs)
+    _PREFIX[:] = [PREFIX + "."] if wrapped else []
+    try:
+        graph, params, inputs, out_pos = _convert(ep, module, (example_inputs, kwargs), name, dict(meta or {}), fold)
+    finally:
+        _PREFIX[:] = []
+    if wrapped:
+        labels = list(getattr(target, "labels", []))
+        target.release()  # type: ignore[operator]
+        if labels and len(out_pos) == len(graph.outputs):
+            graph = Graph(graph.name, graph.tensors, graph.ops, graph.inputs, graph.outputs,
+                          {**graph.meta, "output_labels": [labels[i] if i < len(labels) else "" for i in out_pos]})
+    eager_out = None
+    if eager and not _is_meta(module, (example_inputs, kwargs)):
+        with torch.no_grad():
+            res = target(*example_inputs, **kwargs)
+        if wrapped:
+            target.release()  # type: ignore[operator]
+        flat = list(res) if wrapped else torch.utils._pytree.tree_leaves(res)
+        if all(i < len(flat) and isinstance(flat[i], torch.Tensor) for i in out_pos):
+            eager_out = {o: flat[i].detach() for o, i in zip(graph.outputs, out_pos)}
+    return Traced(graph=graph, params=params, inputs=inputs, eager_outputs=eager_out)
 
 
 def _convert(
-    ep: torch.export.ExportedProgram, module: nn.Module, example_inputs: tuple, name: str, meta: dict[str, Any]
-) -> Traced:
+    ep: torch.export.ExportedProgram, module: nn.Module, example: tuple[tuple, dict[str, Any]], name: str,
+    meta: dict[str, Any], fold: bool = True,
+) -> tuple[Graph, dict[str, torch.Tensor], dict[str, torch.Tensor], list[int]]:
     from torch.export.graph_signature import InputKind, OutputKind
+
+    from accelsim.workload.fold import fold_batch_norm, fold_static
 
     sig = ep.graph_signature
     fx_nodes = list(ep.graph.nodes)
     fx_names = {n.name for n in fx_nodes}
 
-    # -- unsupported ops: report all at once ---------------------------------------------
-    bad = [f"{n.target} (node '{n.name}') in module '{_module_path(n) or '<top>'}'"
-           for n in fx_nodes if _unconvertible(n)]
-    if bad:
-        uniq = list(dict.fromkeys(bad))
-        raise WorkloadError(
-            f"workload '{name}' uses {len(uniq)} unsupported op(s):\n  "
-            + "\n  ".join(uniq)
-            + "\nsupported ops: "
-            + ", ".join(sorted({t.rsplit(".", 1)[0] for t in supported_ops()}))
-        )
     for spec in sig.output_specs:
         if spec.kind not in (OutputKind.USER_OUTPUT, OutputKind.TOKEN):
             raise WorkloadError(
                 f"workload '{name}': the forward pass mutates state ({spec.kind.name} -> {spec.target}); "
                 "only pure inference graphs are supported"
             )
+
+    def strip(fqn: str) -> str:
+        for p in _PREFIX:
+            fqn = fqn.removeprefix(p)
+        return fqn
 
     # -- canonical names for parameters / buffers (tied weights deduped by storage) ---------
     state = _named_state(module)
@@ -808,10 +1308,55 @@ def _convert(
         if first != fqn:
             tied[fqn] = first
 
+    placeholders = {n.name: n for n in fx_nodes if n.op == "placeholder"}
+    # values of buffers and constants: the inputs of static (foldable) subgraphs
+    state_values: dict[Node, tuple[str, str, torch.Tensor]] = {}  # node -> (kind, fqn, value)
+    for spec in sig.input_specs:
+        pname = getattr(spec.arg, "name", None)
+        node = placeholders.get(pname) if pname else None
+        if node is None:
+            continue
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+            fqn = strip(str(spec.target))
+            val = value_by_fqn.get(fqn)
+            if val is None:
+                val = ep.state_dict.get(str(spec.target), ep.constants.get(str(spec.target)))
+            if val is None:
+                raise WorkloadError(f"workload '{name}': no value for parameter '{fqn}'")
+            state_values[node] = ("param" if spec.kind == InputKind.PARAMETER else "buffer", fqn, val)
+        elif spec.kind == InputKind.CONSTANT_TENSOR:
+            state_values[node] = ("const", str(spec.target), ep.constants[str(spec.target)])
+
+    folding = fold_static(
+        fx_nodes,
+        {n: v for n, (k, _, v) in state_values.items() if k != "param"} if fold else {},
+        _module_path,
+        _CONVERTERS,
+    ) if fold else None
+    static = folding.static if folding else set()
+    skip = {n for n in static if n not in (folding.generators if folding else set())}
+
+    # -- unsupported ops: report all at once ---------------------------------------------
+    bad = []
+    for n in fx_nodes:
+        if n in skip or not _unconvertible(n):
+            continue
+        src = _source_line(n)
+        bad.append(f"{n.target} (node '{n.name}') in module '{_module_path(n) or '<top>'}'"
+                   + (f" at {src}" if src else ""))
+    if bad:
+        uniq = list(dict.fromkeys(bad))
+        raise WorkloadError(
+            f"workload '{name}' uses {len(uniq)} unsupported op(s):\n  "
+            + "\n  ".join(uniq)
+            + "\nsupported ops: "
+            + ", ".join(sorted({t.rsplit(".", 1)[0] for t in supported_ops()}))
+        )
+
     tensors: dict[str, TensorInfo] = {}
     params: dict[str, torch.Tensor] = {}
     inputs: dict[str, torch.Tensor] = {}
-    alias: dict[Node, str] = {}  # placeholder / getitem node -> IR tensor name
+    alias: dict[Any, str] = {}  # placeholder / getitem node -> IR tensor name
     graph_inputs: list[str] = []
     used_names = set(fx_names)
 
@@ -819,13 +1364,12 @@ def _convert(
         v = n.meta.get("val")
         return TensorInfo(ir_name, tuple(_shape(v, n)), dtype_name(v.dtype), kind, source)  # type: ignore[arg-type]
 
-    leaves = [x for x in torch.utils._pytree.tree_leaves(example_inputs)]
+    leaves = [x for x in torch.utils._pytree.tree_leaves(example)]
     user_specs = [s for s in sig.input_specs if s.kind == InputKind.USER_INPUT]
     example_by_name: dict[str, Any] = {}
     if len(leaves) == len(user_specs):
         example_by_name = {s.arg.name: v for s, v in zip(user_specs, leaves)}  # type: ignore[union-attr]
 
-    placeholders = {n.name: n for n in fx_nodes if n.op == "placeholder"}
     deferred_weights: list[tuple[Node, str, str, str, torch.Tensor]] = []
     for spec in sig.input_specs:
         pname = getattr(spec.arg, "name", None)
@@ -843,25 +1387,20 @@ def _convert(
             if isinstance(ex, torch.Tensor):
                 inputs[node.name] = ex
         elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
-            fqn = str(spec.target)
-            val = value_by_fqn.get(fqn)
-            if val is None:
-                val = ep.state_dict.get(fqn, ep.constants.get(fqn))
-            if val is None:
-                raise WorkloadError(f"workload '{name}': no value for parameter '{fqn}'")
+            _, fqn, val = state_values[node]
             canon = canon_by_key.get(_storage_key(val), fqn)
             deferred_weights.append((node, canon, "weight", canon, val))
         elif spec.kind == InputKind.CONSTANT_TENSOR:
-            val = ep.constants[str(spec.target)]
+            _, _, val = state_values[node]
             deferred_weights.append((node, node.name, "const", str(spec.target), val))
         elif spec.kind == InputKind.TOKEN:
             continue
         else:
             raise WorkloadError(f"workload '{name}': unsupported graph input {spec.kind.name} '{spec.target}'")
 
-    # weights / consts that some op actually reads, in placeholder order
+    # weights / consts that some converted op actually reads, in placeholder order
     for node, ir_name, kind, source, val in deferred_weights:
-        if not node.users:
+        if not any(u not in skip for u in node.users):
             continue
         if ir_name in used_names and ir_name not in tensors:
             # an FQN colliding with an FX node name: keep names unique
@@ -872,6 +1411,21 @@ def _convert(
         used_names.add(ir_name)
         tensors[ir_name] = info(node, ir_name, kind, source)
         params[ir_name] = val.detach()
+
+    # folded static values: const tensors named after their node
+    folded_meta: list[dict[str, Any]] = []
+    if folding:
+        for n, (val, rec) in folding.folded.items():
+            ir_name = f"{n.name}_folded"
+            while ir_name in used_names:
+                ir_name += "_"
+            used_names.add(ir_name)
+            alias[n] = ir_name
+            v = n.meta.get("val")
+            shape = tuple(_shape(v, n)) if isinstance(v, torch.Tensor) else tuple(val.shape)
+            tensors[ir_name] = TensorInfo(ir_name, shape, dtype_name(val.dtype), "const", f"folded:{n.name}")
+            params[ir_name] = val
+            folded_meta.append({"tensor": ir_name, **rec})
 
     # -- ops -----------------------------------------------------------------------------------
     ops: list[Op] = []
@@ -886,13 +1440,13 @@ def _convert(
         return alias[x]
 
     for n in fx_nodes:
-        if n.op != "call_function":
+        if n.op != "call_function" or n in skip:
             continue
         if n.target is operator.getitem:
             src = n.args[0]
             key = (src, n.args[1])
-            if key in alias:  # type: ignore[operator]
-                alias[n] = alias[key]  # type: ignore[index]
+            if key in alias:
+                alias[n] = alias[key]
             continue  # getitem outputs were named when the producer was converted
         t = str(n.target)
         if t in _SKIP:
@@ -909,16 +1463,23 @@ def _convert(
                 if u.target is operator.getitem:
                     names.setdefault(int(u.args[1]), u.name)  # type: ignore[arg-type]
             outs: list[str] = []
+            keep = emit.n_outputs
             if emit.kind == "reduce":  # max.dim / min.dim: values only
-                val = val[:1]
+                keep = 1
+            if keep is not None:
+                for u in n.users:
+                    if u.target is operator.getitem and int(u.args[1]) >= keep and u.users:  # type: ignore[arg-type]
+                        raise ctx.error(f"only the first {keep} result(s) are supported; result "
+                                        f"{u.args[1]} is used (e.g. pooling indices)")
+                val = val[:keep]
             for i, v in enumerate(val):
                 oname = names.get(i, f"{n.name}.{i}")
                 tensors[oname] = TensorInfo(oname, tuple(_shape(v, n)), dtype_name(v.dtype), "activation")
                 outs.append(oname)
-                alias[(n, i)] = oname  # type: ignore[index]
+                alias[(n, i)] = oname
             for u in n.users:
-                if u.target is operator.getitem and (n, int(u.args[1])) in alias:  # type: ignore[operator,arg-type]
-                    alias[u] = alias[(n, int(u.args[1]))]  # type: ignore[index,arg-type]
+                if u.target is operator.getitem and (n, int(u.args[1])) in alias:  # type: ignore[arg-type]
+                    alias[u] = alias[(n, int(u.args[1]))]  # type: ignore[arg-type]
         else:
             if not isinstance(val, torch.Tensor):
                 raise ctx.error(f"op result is not a tensor ({type(val).__name__})")
@@ -946,18 +1507,25 @@ def _convert(
     out_node = next(n for n in fx_nodes if n.op == "output")
     flat_out = list(torch.utils._pytree.tree_leaves(out_node.args[0]))
     user_out_specs = [s for s in sig.output_specs if s.kind == OutputKind.USER_OUTPUT]
-    out_names: list[str] = []
     user_out_names = {getattr(s.arg, "name", None) for s in user_out_specs}
-    for x in flat_out:
+    out_names: list[str] = []
+    out_pos: list[int] = []
+    for i, x in enumerate(flat_out):
         if isinstance(x, Node) and x.name in user_out_names:
             if x not in alias:
                 raise WorkloadError(f"workload '{name}': output '{x.name}' has no IR tensor")
             out_names.append(alias[x])
+            out_pos.append(i)
     if not out_names:
         raise WorkloadError(f"workload '{name}': the model returns no tensor")
 
+    if fold:
+        ops, bn_meta = fold_batch_norm(ops, tensors, params, set(out_names))
+        folded_meta += bn_meta
     if tied:
-        meta = {**meta, "tied_weights": tied}
+        meta = {**meta, "tied_weights": {strip(k): strip(v) for k, v in tied.items()}}
+    if folded_meta:
+        meta = {**meta, "folded": folded_meta}
     try:
         json.dumps(meta)
     except (TypeError, ValueError) as e:
@@ -971,16 +1539,22 @@ def _convert(
         for k in op.inputs:
             if k not in ordered and tensors[k].kind != "activation":
                 ordered[k] = tensors[k]
-    for k, v in tensors.items():
-        if v.kind != "activation" and k not in ordered:
-            ordered[k] = v
-    for k, v in tensors.items():
-        if k not in ordered:
-            ordered[k] = v
+    for k in out_names:
+        if k not in ordered and tensors[k].kind != "activation":
+            ordered[k] = tensors[k]
+    produced = {o for op in ops for o in op.outputs}
+    for op in ops:
+        for k in op.outputs:
+            ordered.setdefault(k, tensors[k])
+    params = {k: v for k, v in params.items() if k in ordered}
+    del produced
+    if "folded" in meta:  # folded values nothing reads any more (e.g. empty lazy caches) are gone
+        kept = [f for f in meta["folded"] if f.get("kind") != "static" or f.get("tensor") in ordered]
+        meta = {**meta, "folded": kept} if kept else {k: v for k, v in meta.items() if k != "folded"}
 
     graph = Graph(name, ordered, tuple(ops), tuple(graph_inputs), tuple(out_names), meta)
     graph.verify()
-    return Traced(graph=graph, params=params, inputs=inputs)
+    return graph, params, inputs, out_pos
 
 
 class _CallableModule(__import__("types").ModuleType):

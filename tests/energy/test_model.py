@@ -252,7 +252,8 @@ def test_breakdown_sums_to_total_and_keys():
 
 def test_unknown_technology():
     with pytest.raises(SpecError, match="45nm"):
-        estimate_energy(small_arch(technology="5nm"), ActionCounts(), 0.0)
+        # semantic_problems refuses an unknown table up front; bypass it to test the energy model's own error
+        estimate_energy(small_arch().model_copy(update={"technology": "5nm"}), ActionCounts(), 0.0)
 
 
 def test_inconsistent_counts_raise():

@@ -7,4 +7,4 @@ from pathlib import Path
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
+    sys.path.append(_HERE)  # after tests/: `import conftest` stays tests/conftest.py

@@ -82,17 +82,19 @@ def test_an_override_that_slows_the_arch_is_caught(tmp_path: Path) -> None:
     r = _run(suite, "--baseline", base)
     assert r.exit_code == 1
     assert "FAIL gemm-slow-dram: total_cycles" in r.output
-    assert "differ from when the baseline was recorded" in r.output
+    assert "the case changed since the baseline was recorded: set: ['dram.bandwidth_gbps=4'] -> " in r.output
 
 
-def test_case_missing_from_baseline_fails(tmp_path: Path) -> None:
+def test_case_missing_from_baseline_is_bad_input(tmp_path: Path) -> None:
     suite, base = _baselined(tmp_path)
     data = json.loads(base.read_text())
     del data["cases"]["gemm-small"]
     base.write_text(json.dumps(data))
     r = _run(suite, "--baseline", base)
-    assert r.exit_code == 1
-    assert "gemm-small: case is not in the baseline" in r.output
+    assert r.exit_code == 2
+    assert (f"{base}: cases.gemm-small: case 'gemm-small' of suite.yaml is not in the baseline; rerun with "
+            "--update-baseline to record it") in r.output
+    assert "gemm-scalesim" not in r.output.split("error:")[0]  # refused before any case ran
 
 
 def test_malformed_baseline_exits_2_with_file_and_path(tmp_path: Path) -> None:
@@ -124,7 +126,7 @@ def test_malformed_suite_exits_2_with_file_and_path(tmp_path: Path) -> None:
     assert r.exit_code == 2
     assert (f"{suite}: cases[0].opts: unknown key (allowed: arch, max_wall_s, name, options, params, set, "
             "workload)") in r.output
-    assert f"{suite}: cases[1].options.compat: must be 'scalesim'" in r.output
+    assert f"{suite}: cases[1].options.compat: must be scalesim (got 'gem5')" in r.output
     assert f"{suite}: metrics.total_cycles.rel: must be >= 0" in r.output
     suite = write_suite(tmp_path, cases=[
         {"name": "a", "arch": "nope.yaml", "workload": "gemm:M=8,N=8,K=8"},

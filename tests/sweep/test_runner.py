@@ -19,13 +19,15 @@ GEMM = "gemm:M=64,N=64,K=64"
 
 
 def test_invalid_points_are_recorded_not_fatal(tmp_path: Path) -> None:
-    f = write_sweep(tmp_path, {"parameters": {"sram.banks": [8, 2], "arrays[0].rows": [8, 0]},
+    # each value is valid on its own (out-of-range values are refused up front); these
+    # combinations break cross-field rules, so those points are recorded as errors
+    f = write_sweep(tmp_path, {"parameters": {"sram.banks": [8, 2], "arrays[0].name": ["mxu", "vector"]},
                                "workloads": [GEMM]})
     o = run_sweep(load_sweep(f), tmp_path / "out", executor=InlineExecutor(), plots=False)
     df = pd.read_csv(tmp_path / "out" / "results.csv")
     assert list(df["status"]) == ["ok", "error", "error", "error"]
-    # points in grid order: (banks 8, rows 8), (8, 0), (2, 8), (2, 0)
-    assert "tiny.yaml: arrays[0].rows: must be > 0 (got 0)" in df.loc[1, "error"]
+    # points in grid order: (banks 8, mxu), (8, vector), (2, mxu), (2, vector)
+    assert "tiny.yaml: arrays[0].name: 'vector' is the name of another unit" in df.loc[1, "error"]
     assert "tiny.yaml: sram.partitions.weights.banks[0]: bank 2 does not exist" in df.loc[2, "error"]
     assert pd.isna(df.loc[1, "total_cycles"]) and df.loc[0, "total_cycles"] > 0
     assert o.count("error") == 3 and o.computed == 1

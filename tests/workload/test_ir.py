@@ -46,7 +46,7 @@ def test_round_trip_special_attr_values(tmp_path):
     ))
     p = tmp_path / "g.json"
     g.save(str(p))
-    g2 = Graph.load(str(p))
+    g2 = Graph.load(str(p), verify=False)  # attrs only: this masked_fill lacks its mask operand
     assert g2 == g
     assert g2.ops[1].attrs["value"] == float("-inf")
 
@@ -116,3 +116,54 @@ def test_load_errors(tmp_path):
         Graph.load(str(p))
     with pytest.raises(WorkloadError):
         Graph.load(str(tmp_path / "missing.json"))
+
+
+# -- schema version and verification on load (issue 13 item 2) ----------------------------------
+
+
+def _saved(tmp_path, mutate) -> str:
+    d = json.loads((GRAPHS / "gpt2-tiny_seq16.json").read_text())
+    mutate(d)
+    p = tmp_path / "g.json"
+    p.write_text(json.dumps(d))
+    return str(p)
+
+
+def test_schema_version_written_and_v1_still_read(tmp_path):
+    from accelsim.workload.ir import GRAPH_FORMAT
+
+    g = Graph.load(str(GRAPHS / "gpt2-tiny_seq16.json"))
+    assert g.to_dict()["format"] == GRAPH_FORMAT == "accelsim.graph/2"
+    v1 = _saved(tmp_path, lambda d: d.update(format="accelsim.graph/1"))
+    assert Graph.load(v1) == g
+    with pytest.raises(WorkloadError, match="newer than this accelsim reads"):
+        Graph.load(_saved(tmp_path, lambda d: d.update(format="accelsim.graph/9")))
+
+
+def _set_weight_shape(d: dict, name: str, shape: list[int]) -> None:
+    next(t for t in d["tensors"] if t["name"] == name)["shape"] = shape
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        # an edited weight shape: the linear's rule no longer fits (the op and the mismatch named)
+        (lambda d: _set_weight_shape(d, "h.0.mlp.c_fc.weight", [512, 96]), r"op 'linear_2' \[linear.*linear of x"),
+        # a weight shape edited consistently with K but not with the declared output
+        (lambda d: (_set_weight_shape(d, "h.0.mlp.c_fc.weight", [256, 128]),
+                    _set_weight_shape(d, "h.0.mlp.c_fc.bias", [256])),
+         r"output 'linear_2' is \[1, 16, 512\].*\[1, 16, 256\]"),
+        # a dangling tensor reference
+        (lambda d: d["ops"][3]["inputs"].__setitem__(0, "ghost"), "input 'ghost' is not a tensor"),
+        # ops reordered so a tensor is read before it is produced (no cycle can be expressed otherwise)
+        (lambda d: d["ops"].insert(0, d["ops"].pop(5)), "used before it is produced"),
+        (lambda d: d["ops"][2].update(kind="teleport"), "unknown op kind 'teleport'"),
+        (lambda d: d["tensors"][0].update(shape=[1, "16"]), "not a list of integers"),
+        (lambda d: d["tensors"][0].update(dtype="float7"), "unknown dtype 'float7'"),
+    ],
+)
+def test_tampered_graphs_are_refused(tmp_path, mutate, match):
+    path = _saved(tmp_path, mutate)
+    with pytest.raises(WorkloadError, match=match) as ei:
+        Graph.load(path)
+    assert path in str(ei.value)

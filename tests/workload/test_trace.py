@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -193,6 +194,88 @@ def test_unsupported_op_names_op_and_module(inner, opname):
     assert opname in msg
     assert "module 'spectral'" in msg
     assert "supported ops:" in msg and "aten.linear" in msg
+
+
+class _TwoBad(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = _UsesUnsupported(_FFT())
+        self.b = _UsesUnsupported(_Inv())
+
+    def forward(self, x):
+        return self.a(x) + self.b(x)
+
+
+def test_every_unsupported_op_reported_with_module_and_source_line():
+    with pytest.raises(WorkloadError) as ei:
+        trace(_TwoBad(), (torch.randn(4, 4),), "bad")
+    msg = str(ei.value)
+    assert re.search(r"uses [2-9] unsupported op\(s\)", msg)  # all of them, in one pass
+    here = Path(__file__).name
+    node = r"\S* \(node '\w+'\) in module "
+    assert re.search(r"fft" + node + r"'a.spectral' at \S*" + here + r":\d+: return torch.fft.fft", msg)
+    assert re.search(r"linalg_inv" + node + r"'b.spectral' at \S*" + here + r":\d+: return torch.linalg", msg)
+
+
+def test_export_errors_keep_the_model_line():
+    class M(nn.Module):
+        def forward(self, x):
+            return x.view(3, 7)  # 12 elements: not 21
+
+    with pytest.raises(WorkloadError) as ei:
+        trace(M(), (torch.randn(3, 4),), "badview")
+    msg = str(ei.value)
+    assert re.search(r"at \S*" + Path(__file__).name + r":\d+ in forward: return x.view\(3, 7\)", msg)
+    assert "data-dependent" not in msg  # only said when that is the cause
+
+
+def test_data_dependent_error_names_the_line_and_torch_fix():
+    class M(nn.Module):
+        def forward(self, x):
+            if x.sum() > 0:
+                return x * 2
+            return x
+
+    with pytest.raises(WorkloadError) as ei:
+        trace(M(), (torch.randn(3),), "branchy")
+    msg = str(ei.value)
+    assert re.search(r"at \S*" + Path(__file__).name + r":\d+ in forward: if x.sum\(\) > 0:", msg)
+    assert "torch suggests:" in msg and "data-dependent" in msg
+
+
+class _Recurrent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16, batch_first=True)
+        self.gru = nn.GRU(16, 16, batch_first=True)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        z, _ = self.gru(y)
+        return z
+
+
+def test_lstm_and_gru_unroll_over_shared_weights():
+    torch.manual_seed(0)
+    steps = 3
+    m = _Recurrent().eval()
+    x = torch.randn(2, steps, 8)
+    tr = trace(m, (x,), "rnn")
+    g = tr.graph
+    reads: dict[str, int] = {}
+    for op in g.ops:
+        for t in op.inputs:
+            if g.tensors[t].kind == "weight":
+                reads[t] = reads.get(t, 0) + 1
+    # the input projection runs once over all steps; the recurrent one once per step, every
+    # step reading the same weight tensor (what lets the mapper keep it resident)
+    assert reads["lstm.weight_hh_l0"] == steps and reads["gru.weight_hh_l0"] == steps
+    assert reads["lstm.weight_ih_l0"] == 1
+    assert {op.module for op in g.ops if op.kind == "linear"} == {"lstm", "gru"}
+    with torch.no_grad():
+        ref = m(x)
+    out = replay(tr)[g.outputs[0]]
+    assert (out - ref).abs().max().item() < 1e-6  # the decomposed cells reassociate fp32 sums
 
 
 def test_sdpa_dropout_rejected():
@@ -385,3 +468,14 @@ def test_gpt2_small_macs_match_analytic():
     assert g.op_counts()["linear"] == 4 * L + 1 and g.op_counts()["sdpa"] == L
     analytic = L * (12 * seq * d * d + 2 * seq * seq * d) + seq * d * V  # full (unmasked) attention
     assert _gemm_macs(g) == analytic
+
+
+def test_gpt2_decode_step_over_an_explicit_cache():
+    w = resolve("gpt2-tiny", {"seq": 1, "decode": True, "kv_len": 6})
+    tr = trace(w.module, w.example_inputs, w.name)
+    g = tr.graph
+    assert len(g.inputs) == 1 + 2 * N_LAYER and g.tensors[g.inputs[1]].shape == (1, 4, 6, 32)
+    sdpa = [op for op in g.ops if op.kind == "sdpa"]
+    assert all(g.tensors[op.inputs[1]].shape == (1, 4, 7, 32) for op in sdpa)  # cache + the new token
+    out = replay(tr)
+    assert all(torch.equal(out[o], tr.eager_outputs[o]) for o in g.outputs)

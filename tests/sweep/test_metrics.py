@@ -1,0 +1,44 @@
+"""The metric vocabulary: one function decides what a metric name is, and it knows every key
+a real result.json has."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim import api
+from accelsim.sweep.metrics import METRICS, RESULT_KEYS, metric_problem, metric_value, resolve_metric
+from builders import make_arch
+
+
+@pytest.fixture(scope="module")
+def result() -> dict:
+    g = api.load_graph("gemm:M=64,N=64,K=64")
+    return api.simulate(make_arch(), g, api.RunOptions(gpu="h100")).data
+
+
+def test_every_top_level_result_key_is_known(result: dict) -> None:
+    unknown = sorted(set(result) - RESULT_KEYS)
+    assert not unknown, f"result.json keys missing from accelsim/sweep/metrics.py RESULT_KEYS: {unknown}"
+
+
+def test_every_named_metric_reads_a_number_from_a_real_result(result: dict) -> None:
+    for name in METRICS:
+        if name == "check_passed":  # only with --check
+            continue
+        v = metric_value(result, name)
+        assert isinstance(v, (int, float)) and not isinstance(v, bool), (name, v)
+    assert metric_value(result, "dram_bytes") == result["dram_read_bytes"] + result["dram_write_bytes"]
+    assert metric_value(result, "units.sa0.utilization") == result["units"]["sa0"]["utilization"]
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("latency_s", True), ("units.sa0.utilization", True), ("inference.tpot_s", True),
+    ("timeline_cycles.memory_stall", True), ("latency", False), ("units", False), ("units.", False),
+    ("untis.sa0.utilization", False), ("", False),
+])
+def test_metric_names_are_resolved_in_one_place(name: str, ok: bool) -> None:
+    assert (metric_problem(name) is None) is ok
+    if not ok:
+        with pytest.raises(ValueError, match="unknown metric|non-empty"):
+            resolve_metric(name)
+    assert "did you mean 'latency_s'?" in (metric_problem("latency_") or "")
