@@ -41,6 +41,7 @@ class CausalSelfAttention(nn.Module):
         self.n_embd = cfg.n_embd
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.kv_out = False  # a prefill that also returns its keys and values (the KV cache)
 
     def forward(
         self, x: torch.Tensor, past_k: torch.Tensor | None = None, past_v: torch.Tensor | None = None
@@ -54,6 +55,8 @@ class CausalSelfAttention(nn.Module):
         if past_k is None or past_v is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             y = y.transpose(1, 2).contiguous().view(B, T, C)
+            if self.kv_out:
+                return self.c_proj(y), k, v
             return self.c_proj(y)
         # decode step: the new tokens attend over the cache and (causally) each other
         L = past_k.shape[2]
@@ -88,10 +91,14 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, past_k: torch.Tensor | None = None, past_v: torch.Tensor | None = None
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if past_k is None or past_v is None:
+        if (past_k is None or past_v is None) and not self.attn.kv_out:
             x = x + self.attn(self.ln_1(x))
             x = x + self.mlp(self.ln_2(x))
             return x
+        if past_k is None or past_v is None:
+            a, k, v = self.attn(self.ln_1(x))
+            x = x + a
+            return x + self.mlp(self.ln_2(x)), k, v
         a, k, v = self.attn(self.ln_1(x), past_k, past_v)
         x = x + a
         return x + self.mlp(self.ln_2(x)), k, v
@@ -136,6 +143,13 @@ class GPT2(nn.Module):
         if not past:
             pos = torch.arange(0, t, dtype=torch.long, device=idx.device)
             x = self.wte(idx) + self.wpe(pos)
+            if self.h and self.h[0].attn.kv_out:
+                kv: list[torch.Tensor] = []
+                for block in self.h:
+                    x, k, v = block(x)
+                    kv += [k, v]
+                # a generation's prefill: only the last position's logits are needed
+                return (self.lm_head(self.ln_f(x[:, -1:])), *kv)
             for block in self.h:
                 x = block(x)
             return self.lm_head(self.ln_f(x))
@@ -161,9 +175,14 @@ def _positive_int(name: str, key: str, v: object) -> int:
     return n
 
 
-def _build(cfg: GPT2Config, name: str, seq: int, batch: int, decode: bool = False, kv_len: int = 0) -> Workload:
+def _build(cfg: GPT2Config, name: str, seq: int, batch: int, decode: bool = False, kv_len: int = 0,
+           layers: int | None = None, kv_out: bool = False) -> Workload:
     seq = _positive_int(name, "seq", seq)
     batch = _positive_int(name, "batch", batch)
+    if layers is not None:
+        from dataclasses import replace as _replace
+
+        cfg = _replace(cfg, n_layer=_positive_int(name, "layers", layers))
     if decode:
         kv_len = _positive_int(name, "kv_len", kv_len)
     elif kv_len:
@@ -172,6 +191,9 @@ def _build(cfg: GPT2Config, name: str, seq: int, batch: int, decode: bool = Fals
         raise ValueError(f"{name}: seq {seq} + kv_len {kv_len} exceeds the context length {cfg.block_size}")
     torch.manual_seed(0)
     model = GPT2(cfg).eval()
+    if kv_out and not decode:
+        for block in model.h:
+            block.attn.kv_out = True
     gen = torch.Generator().manual_seed(1)
     idx = torch.randint(0, cfg.vocab_size, (batch, seq), dtype=torch.int64, generator=gen)
     inputs: tuple[torch.Tensor, ...] = (idx,)
@@ -189,6 +211,9 @@ def _build(cfg: GPT2Config, name: str, seq: int, batch: int, decode: bool = Fals
     }
     if decode:
         meta.update(decode=True, kv_len=kv_len)
+    if decode or kv_out:
+        meta["kv_cache"] = {"layers": cfg.n_layer, "kv_heads": cfg.n_head, "head_dim": cfg.n_embd // cfg.n_head,
+                            "inputs": 2 * cfg.n_layer if decode else 0, "outputs": 2 * cfg.n_layer, "axis": 2}
     return Workload(name=name, module=model, example_inputs=inputs, meta=meta)
 
 
@@ -196,12 +221,14 @@ TINY = GPT2Config(n_layer=2, n_embd=128, n_head=4, vocab_size=1024, block_size=1
 SMALL = GPT2Config(n_layer=12, n_embd=768, n_head=12, vocab_size=50257, block_size=1024)
 
 
-def gpt2_tiny(seq: int = 64, batch: int = 1, decode: bool = False, kv_len: int = 0) -> Workload:
-    return _build(TINY, "gpt2-tiny", seq, batch, decode, kv_len)
+def gpt2_tiny(seq: int = 64, batch: int = 1, decode: bool = False, kv_len: int = 0, layers: int | None = None,
+              kv_out: bool = False) -> Workload:
+    return _build(TINY, "gpt2-tiny", seq, batch, decode, kv_len, layers, kv_out)
 
 
-def gpt2_small(seq: int = 1024, batch: int = 1, decode: bool = False, kv_len: int = 0) -> Workload:
-    return _build(SMALL, "gpt2-small", seq, batch, decode, kv_len)
+def gpt2_small(seq: int = 1024, batch: int = 1, decode: bool = False, kv_len: int = 0, layers: int | None = None,
+               kv_out: bool = False) -> Workload:
+    return _build(SMALL, "gpt2-small", seq, batch, decode, kv_len, layers, kv_out)
 
 
 WORKLOADS = {"gpt2-tiny": gpt2_tiny, "gpt2-small": gpt2_small}

@@ -12,7 +12,9 @@ Factories (params ``layers, dim, heads, kv_heads, ffn, vocab, seq, batch, decode
 * ``llama2-7b``  -- Llama-2-7B's shapes: 32 layers, dim 4096, 32 heads (MHA), MLP 11008,
   vocab 32000 (seq 128); ``--param kv_heads=8`` gives a GQA variant
 
-``decode=true, kv_len=L``: a decode step. The model takes, besides ``seq`` new tokens per
+``kv_out=true``: a generation's prefill: it returns every layer's keys and values (the KV
+cache it writes) and the logits of the last position only (what the next token is sampled from,
+as serving engines compute it). ``decode=true, kv_len=L``: a decode step. The model takes, besides ``seq`` new tokens per
 sequence (default 1 when decoding), explicit past keys and values ``past_k.<i>`` /
 ``past_v.<i>`` of shape ``[batch, kv_heads, L, head_dim]`` per layer; the new tokens attend over
 the cache and themselves (causally), and the model returns the logits and each layer's new
@@ -125,10 +127,11 @@ class Llama(nn.Module):
     """``forward(idx, *past)``: ``past`` is ``past_k.0, past_v.0, past_k.1, ...`` when decoding
     (``kv_len > 0``). Returns ``(logits, k_new.0, v_new.0, ...)`` when decoding, else logits."""
 
-    def __init__(self, cfg: LlamaConfig, kv_len: int = 0) -> None:
+    def __init__(self, cfg: LlamaConfig, kv_len: int = 0, kv_out: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
         self.kv_len = kv_len
+        self.kv_out = kv_out
         self.embed = nn.Embedding(cfg.vocab, cfg.dim)
         self.layers = nn.ModuleList([Block(cfg) for _ in range(cfg.layers)])
         self.norm = nn.RMSNorm(cfg.dim, eps=cfg.eps)
@@ -156,8 +159,10 @@ class Llama(nn.Module):
             pk, pv = (past[2 * i], past[2 * i + 1]) if L > 0 else (None, None)
             x, k, v = layer(x, cos, sin, mask, pk, pv)
             new += [k, v]
+        if self.kv_out:  # a generation's prefill: only the last position's logits are needed
+            x = x[:, -1:]
         logits = self.lm_head(self.norm(x))
-        return (logits, *new) if L > 0 else logits
+        return (logits, *new) if (L > 0 or self.kv_out) else logits
 
 
 def _pos(name: str, key: str, v: object, zero: bool = False) -> int:
@@ -184,7 +189,7 @@ def _init(model: Llama) -> None:
 
 
 def _build(name: str, layers: int, dim: int, heads: int, kv_heads: int, ffn: int, vocab: int, seq: int | None,
-           batch: int, decode: bool, kv_len: int, meta: bool | None) -> Workload:
+           batch: int, decode: bool, kv_len: int, meta: bool | None, kv_out: bool = False) -> Workload:
     layers, dim, heads, kv_heads = (_pos(name, k, v) for k, v in
                                     (("layers", layers), ("dim", dim), ("heads", heads), ("kv_heads", kv_heads)))
     ffn, vocab, batch = _pos(name, "ffn", ffn), _pos(name, "vocab", vocab), _pos(name, "batch", batch)
@@ -209,7 +214,7 @@ def _build(name: str, layers: int, dim: int, heads: int, kv_heads: int, ffn: int
         raise ValueError(f"{name}: meta=true builds no weights, but this run needs them (--check)")
     torch.manual_seed(0)
     with torch.device("meta"):
-        model = Llama(cfg, kv_len if decode else 0)
+        model = Llama(cfg, kv_len if decode else 0, kv_out=bool(kv_out) and not decode)
     dev = torch.device("meta") if on_meta else torch.device("cpu")
     if not on_meta:
         model.to_empty(device="cpu")
@@ -229,21 +234,26 @@ def _build(name: str, layers: int, dim: int, heads: int, kv_heads: int, ffn: int
                 inputs.append(torch.randn(batch, kv_heads, kv_len, cfg.head_dim, generator=gen).to(dev))
     meta_info = {"seq": seq, "batch": batch, "tokens": seq * batch, "layers": layers, "dim": dim, "heads": heads,
                  "kv_heads": kv_heads, "ffn": ffn, "vocab": vocab, "decode": bool(decode), "kv_len": kv_len}
+    if decode or kv_out:
+        # the KV cache: inputs 1.. (decode) and outputs 1.. (the rows this step writes), per layer
+        # k then v, [batch, kv_heads, length, head_dim]; read by accelsim.inference
+        meta_info["kv_cache"] = {"layers": layers, "kv_heads": kv_heads, "head_dim": cfg.head_dim,
+                                 "inputs": 2 * layers if decode else 0, "outputs": 2 * layers, "axis": 2}
     return Workload(name=name, module=model, example_inputs=tuple(inputs), meta=meta_info)
 
 
 def llama(layers: int = 2, dim: int = 256, heads: int = 8, kv_heads: int = 2, ffn: int = 688, vocab: int = 1024,
           seq: int | None = None, batch: int = 1, decode: bool = False, kv_len: int = 0,
-          meta: bool | None = None) -> Workload:
+          meta: bool | None = None, kv_out: bool = False) -> Workload:
     """Llama-style decoder, 2 layers, dim 256, 8 heads / 2 KV heads (seq=128)."""
-    return _build("llama", layers, dim, heads, kv_heads, ffn, vocab, seq, batch, decode, kv_len, meta)
+    return _build("llama", layers, dim, heads, kv_heads, ffn, vocab, seq, batch, decode, kv_len, meta, kv_out)
 
 
 def llama2_7b(layers: int = 32, dim: int = 4096, heads: int = 32, kv_heads: int = 32, ffn: int = 11008,
               vocab: int = 32000, seq: int | None = None, batch: int = 1, decode: bool = False, kv_len: int = 0,
-              meta: bool | None = None) -> Workload:
+              meta: bool | None = None, kv_out: bool = False) -> Workload:
     """Llama-2-7B shapes (32 layers, dim 4096, 32 heads, MLP 11008, vocab 32000; seq=128)."""
-    return _build("llama2-7b", layers, dim, heads, kv_heads, ffn, vocab, seq, batch, decode, kv_len, meta)
+    return _build("llama2-7b", layers, dim, heads, kv_heads, ffn, vocab, seq, batch, decode, kv_len, meta, kv_out)
 
 
 WORKLOADS = {"llama": llama, "llama2-7b": llama2_7b}

@@ -18,7 +18,12 @@ Pure and deterministic. The rules (also in docs/mapping.md):
   other activation stays on chip, in the first partition holding ``outputs``, when it fits
   the resident budget (``resident_fraction`` of that partition) at the time it is produced
   (liveness-based: a tensor's space is freed after its last consumer); otherwise it is
-  written to DRAM and re-read by each consumer.
+  written to DRAM and re-read by each consumer. A weight that later ops read too (an RNN's
+  recurrent matrices, shared weights) is kept there from its first full read to its last use
+  when it fits (:func:`accelsim.mapping.lowering.retain_weights`): loaded from DRAM once.
+* **Convolutions** (``conv2d``, ``conv1d``): :func:`accelsim.mapping.lowering.map_conv`; a
+  grouped / depthwise one is costed on the arrays, packed on the arrays (block-diagonal) and
+  on the vector unit, and placed where the cost model says it runs fastest.
 * ``--compat scalesim``: one tile per GEMM (per batch element) on the first array, SCALE-Sim
   serial-fold timing, ideal memory (no transfers).
 """
@@ -95,6 +100,27 @@ class Mapper:
         self._pinned: set[str] = set()
         self.res_loc: dict[str, str] = {}  # residual tensor -> SRAM partition holding it
         self.rom_weights: set[str] = set()
+        self.kv_location = ""
+        self.out_roots: set[str] = set()
+        self.kv_out_roots: set[str] = set()
+        # The KV cache of a decode step (graph.meta["kv_cache"], set by the workload): the cache
+        # inputs and the rows the step writes. It lives in the resident SRAM area when it fits
+        # (opts.kv_cache "auto": at most half the resident area) or is asked to, else in DRAM.
+        kv = graph.meta.get("kv_cache") or {}
+        self.kv_inputs = set(graph.inputs[1:1 + int(kv.get("inputs", 0) or 0)])
+        self.kv_outputs = set(graph.outputs[1:1 + int(kv.get("outputs", 0) or 0)])
+        kv_bytes = sum(self.tbytes(t) for t in self.kv_inputs | self.kv_outputs)
+        if opts.kv_cache == "sram":
+            self.kv_sram = bool(self.kv_inputs or self.kv_outputs)
+        elif opts.kv_cache == "dram":
+            self.kv_sram = False
+        else:
+            self.kv_sram = bool(self.kv_inputs or self.kv_outputs) and kv_bytes <= self.resident_budget // 2
+        if self.kv_sram and kv_bytes > self.resident_budget:
+            raise MappingError(
+                f"the KV cache ({kv_bytes} bytes) does not fit the resident SRAM area "
+                f"({self.resident_budget} bytes of partition '{self.p_res}'); use kv_cache=dram"
+            )
 
     # ------------------------------------------------------------------ sizes
     def tbytes(self, name: str) -> int:
@@ -122,8 +148,9 @@ class Mapper:
             self.last_use[self.root(o)] = len(self.g.ops) + 1
 
     def _place(self, tensor: str) -> None:
-        """Decide whether a freshly produced activation stays on chip."""
-        if tensor in self.g.outputs:
+        """Decide whether a freshly produced activation stays on chip (graph outputs go to DRAM,
+        except the KV rows of a decode step whose cache is in SRAM)."""
+        if tensor in self.out_roots and not (self.kv_sram and tensor in self.kv_out_roots):
             return
         nb = self.tbytes(tensor)
         if self.live + nb <= self.resident_budget:
@@ -193,6 +220,13 @@ class Mapper:
         for op in self.g.ops:
             if op.kind == "view":
                 vop = str(op.attrs.get("op", "view"))
+                kv_in = [t for t in op.inputs if self.root(t) in self.kv_inputs]
+                if vop == "cat" and kv_in:
+                    # appending this step's rows to the cache: written in place (the rows are
+                    # stored as the step's KV outputs), the attention reads the whole cache
+                    for o in op.outputs:
+                        self.base[o] = self.root(kv_in[0])
+                    continue
                 if vop in FREE_VIEWS or (
                     vop in REORDER_VIEWS and all(self._is_gemm_only_consumed(o) for o in op.outputs)
                 ):
@@ -201,10 +235,29 @@ class Mapper:
                             self.base[o] = self.root(op.inputs[0])
                 else:
                     self.copy_views.add(op.name)
+        self.out_roots = {self.root(o) for o in self.g.outputs}
+        self.kv_out_roots = {self.root(o) for o in self.kv_outputs}
         self._plan_liveness()
+        if self.kv_sram:  # the cache is on chip for the whole step
+            for t in sorted(self.kv_inputs):
+                self.resident.add(t)
+                self.resident_ever.add(t)
+                self._pinned.add(t)
+                self.live += self.tbytes(t)
+        from accelsim.mapping.lowering import retain_weights
+
         for i, op in enumerate(self.g.ops):
             self.map_op(op)
+            retain_weights(self, op, i)  # weights read by later ops stay on chip when they fit
             self._free_dead(i)
+            if self.kv_sram:
+                for o in op.outputs:
+                    if self.root(o) in self.kv_out_roots and self.root(o) in self.resident:
+                        self._pinned.add(self.root(o))
+        self._flush_outputs()
+        if self.kv_inputs or self.kv_outputs:
+            self.kv_location = f"sram:{self.p_res}" if self.kv_sram else "dram"
+            self.notes.append(f"KV cache in {self.kv_location}")
         return Program(
             arch=self.arch.name,
             mode=self.opts.mode,
@@ -214,7 +267,32 @@ class Mapper:
             notes=tuple(self.notes),
             rom_bytes=sum(self.tbytes(w) for w in self.rom_weights),
             rom_weights=tuple(sorted(self.rom_weights)),
+            kv_cache=self.kv_location,
         )
+
+    def _flush_outputs(self) -> None:
+        """Graph outputs whose data stayed on chip (an output that is a free view of a resident
+        activation) are stored to DRAM at the end, one DMA store each; the KV rows of a cache in
+        SRAM stay there."""
+        for o in self.g.outputs:
+            r = self.root(o)
+            if r == o or r not in self.resident_ever or r in self.g.inputs:
+                continue
+            if self.kv_sram and r in self.kv_out_roots:
+                continue
+            nb = self.tbytes(o)
+            deps = tuple(sorted(set(self.producer.get(r, ()))))
+            idx = len(self.ops)
+            first = len(self.tiles)
+            part, rng = self.banks.resident()
+            slot = self._next_slot("vector")
+            opart, orng = self.banks.vector_slot("outputs", slot)
+            self.tiles.append(Tile(id=len(self.tiles), op=idx, unit="vector", compute_cycles=1, slot=slot,
+                                   stores=(Transfer(o, nb, opart, "store", orng),),
+                                   sram=(SramAccess(part, nb, False, rng),), dims=(0,), offsets=(0,),
+                                   vector_kind="copy", vector_elems=0))
+            self.add_op(name=f"store_{o}", ir_op=o, kind="store", module="", unit="vector", deps=deps,
+                        tiles=(first, len(self.tiles)), note="store an on-chip output to DRAM")
 
     def map_op(self, op: Op) -> None:
         k = op.kind
@@ -245,7 +323,11 @@ class Mapper:
         if port is not None:
             self.map_port(op, *port)
             return
-        if k in ("linear", "matmul", "conv2d"):
+        if k in ("conv2d", "conv1d"):  # dense, grouped and depthwise placements: mapping/lowering.py
+            from accelsim.mapping.lowering import map_conv
+
+            map_conv(self, op)
+        elif k in ("linear", "matmul"):
             self.map_gemm(op)
         elif k in ("sdpa", "attention") and (self.opts.fuse_attention or k == "attention"):
             from accelsim.mapping.attention import map_attention

@@ -69,6 +69,11 @@ class MappingOptions(BaseModel):
         description="verify only GEMMs whose best candidate has at most this many tiles (small ops: "
         "cheap to simulate, and where per-tile overheads make the cost model least accurate)",
     )
+    kv_cache: Literal["auto", "sram", "dram"] = Field(
+        "auto",
+        description="where a decode step's KV cache lives: sram (the resident area), dram (streamed), "
+        "or auto (SRAM when the cache takes at most half of the resident area)",
+    )
     sparse_decoder: bool = Field(
         False, description="TopK SAE decoder gathers only the active rows (see workloads)"
     )

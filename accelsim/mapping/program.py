@@ -95,7 +95,17 @@ class Program:
     rom_bytes: int = 0  # weight bytes hard-wired in ROM
     rom_weights: tuple[str, ...] = ()
     graph: Any = field(default=None, compare=False, repr=False)  # the (lowered) Graph it was mapped from
+    kv_cache: str = ""  # a decode step's KV cache: "sram:<partition>" or "dram" ("" when none)
 
     @property
     def total_macs(self) -> int:
         return sum(o.macs for o in self.ops)
+
+    def verify(self, arch: Any, options: Any = None) -> Any:
+        """Check this program against ``arch`` (an ArchSpec; ``options``: the MappingOptions it
+        was mapped with): units, bank ranges, tile-buffer capacity, dependencies, MACs and
+        coverage. Returns a :class:`accelsim.mapping.verify.VerifyReport`; raises a
+        MappingError listing every problem (see :mod:`accelsim.mapping.verify`)."""
+        from accelsim.mapping.verify import verify_program
+
+        return verify_program(self, arch, options)

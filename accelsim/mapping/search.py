@@ -113,7 +113,7 @@ def candidates(p: GemmProblem, mach: Machine, **caps: int | None) -> list[GemmCa
 
 def _candidate_tuples(p: GemmProblem, mach: Machine, *, max_tile_m: int | None = None,
                       tile_n_folds: int | None = None,
-                      tile_k_folds: int | None = None) -> Iterable[tuple[int, int, int, int, int, str, int]]:
+                      tile_k_folds: int | None = None) -> Iterable[tuple[int, int, int, int, int, str, int, int]]:
     for gi, g in enumerate(mach.groups):
         rows_dim, cols_dim, stream_dim = _dims(g.dataflow)
         side = {rows_dim: g.rows, cols_dim: g.cols}
@@ -134,18 +134,28 @@ def _candidate_tuples(p: GemmProblem, mach: Machine, *, max_tile_m: int | None =
             for m in ms:
                 panels = sorted({m * (1 << i) for i in range(0, 3) if m * (1 << i) < p.M} | {p.M})
                 for n in ns:
+                    # units per array: split them when they deal unevenly over the arrays
+                    outer_n = p.batch * _cdiv(p.N, n)
+                    splits_n = (1, 2, 4) if arrays > 1 and outer_n % arrays and _cdiv(p.M, m) > 1 else (1,)
                     for k in ks:
-                        yield (gi, arrays, m, n, k, "N", 0)
-                        if k < p.K:  # with one K tile, streaming B is order N without its reuse
-                            yield (gi, arrays, m, n, k, "S", 0)
+                        for sp in splits_n:
+                            yield (gi, arrays, m, n, k, "N", 0, sp)
+                            if k < p.K:  # with one K tile, streaming B is order N without its reuse
+                                yield (gi, arrays, m, n, k, "S", 0, sp)
                         for mp in panels:
                             if mp >= m:
-                                yield (gi, arrays, m, n, k, "M", mp)
+                                outer_m = p.batch * _cdiv(p.M, mp)
+                                splits_m = (1, 2, 4) if arrays > 1 and outer_m % arrays and _cdiv(p.N, n) > 1 else (1,)
+                                for sp in splits_m:
+                                    yield (gi, arrays, m, n, k, "M", mp, sp)
 
 
 #: Candidates within this fraction of the best objective value count as tied; the other metric
 #: (energy for the latency objective, latency for energy) breaks the tie.
 TIE_TOLERANCE = 0.005
+#: Within the tie window, candidates within this fraction of the best secondary metric count as
+#: tied too, and the one with the fewest tiles wins (a faster simulation for the same answer).
+SECONDARY_TOLERANCE = 0.02
 
 
 def rank_key(objective: str, est: GemmEstimate, c: GemmCandidate) -> tuple[float, ...]:
@@ -158,7 +168,7 @@ def rank_key(objective: str, est: GemmEstimate, c: GemmCandidate) -> tuple[float
         head = (round(en * lat, 3), lat)
     else:
         head = (lat, round(en, 3))
-    return (*head, est.tiles, -c.m * c.n * c.k, c.arrays, c.group, c.m, c.n, c.k, "NMS".index(c.order), c.mp)
+    return (*head, est.tiles, -c.m * c.n * c.k, c.arrays, c.group, c.m, c.n, c.k, "NMS".index(c.order), c.mp, c.split)
 
 
 def machine_digest(mach: Machine) -> str:
@@ -211,7 +221,7 @@ def _comp_total(df: str, M: int, N: int, K: int, m: np.ndarray, n: np.ndarray, k
     return total
 
 
-def _bounded_pool(p: GemmProblem, mach: Machine, cands: list[tuple[int, int, int, int, int, str, int]],
+def _bounded_pool(p: GemmProblem, mach: Machine, cands: list[tuple[int, int, int, int, int, str, int, int]],
                   objective: str) -> list[tuple[float, GemmCandidate, float]]:
     """Every candidate whose buffers fit, with a lower bound on its objective (vectorised
     :func:`accelsim.model.gemm_cost.fits` and :func:`~accelsim.model.gemm_cost.lower_bound`)."""
@@ -225,6 +235,7 @@ def _bounded_pool(p: GemmProblem, mach: Machine, cands: list[tuple[int, int, int
     n = np.array(cols[3], dtype=np.int64)
     k = np.array(cols[4], dtype=np.int64)
     mp = np.maximum(1, np.array(cols[6], dtype=np.int64))
+    sp = np.array(cols[7], dtype=np.int64)
     order = np.array(["NMS".index(o) for o in cols[5]])
     isM = order == 1
     isN = order == 0
@@ -263,7 +274,8 @@ def _bounded_pool(p: GemmProblem, mach: Machine, cands: list[tuple[int, int, int
     a_tot = 0 if p.a_on_chip else p.a_dram_bytes
     b_tot = 0 if (p.b_on_chip or p.b_rom) else p.batch * p.K * p.N * e
     out = 0 if p.out_on_chip else p.batch * p.M * p.N * e
-    traffic = np.where(isN, a_tot * nt + b_tot, np.where(isM, a_tot + b_tot * (-(-p.M // mp)), a_tot * nt + b_tot * mt)) + out
+    traffic = np.where(isN, a_tot * nt + b_tot * sp, np.where(isM, a_tot * sp + b_tot * (-(-p.M // mp)),
+                                                               a_tot * nt + b_tot * mt)) + out
     tiles = p.batch * mt * nt * kt
     # DMA transfers (each holds an engine for at least its setup + the DRAM latency)
     a_loads = 0 if p.a_on_chip else np.where(isM, p.batch * mt * kt, tiles)
@@ -351,9 +363,9 @@ def search_gemm(
         best = feasible[0][0][0]
         window = [f for f in feasible if f[0][0] <= best * (1 + TIE_TOLERANCE)]
         best2 = min(f[0][1] for f in window)
-        inner = [f for f in window if f[0][1] <= best2 * (1 + TIE_TOLERANCE)]
+        inner = [f for f in window if f[0][1] <= best2 * (1 + SECONDARY_TOLERANCE)]
         inner.sort(key=lambda f: (f[0][2], f[0][1], f[0][0], *f[0][3:]))
-        outer = [f for f in window if f[0][1] > best2 * (1 + TIE_TOLERANCE)]
+        outer = [f for f in window if f[0][1] > best2 * (1 + SECONDARY_TOLERANCE)]
         outer.sort(key=lambda f: (f[0][1], *f[0][2:]))
         rest = [f for f in feasible if f[0][0] > best * (1 + TIE_TOLERANCE)]
         feasible = inner + outer + rest

@@ -17,8 +17,9 @@ A GEMM-like op is ``batch`` products ``C[M x N] = A[M x K] . B[K x N]``. A *mapp
   ``S`` (streaming)      no reuse beyond the tile: A once per N block, B once per M tile.
 
 Work is dealt to arrays in *units*: one (batch item, outer block) — split further along the inner
-dimension when there are fewer units than arrays (each array then loads its own copy of the
-reused panel). Units are dealt in contiguous chunks whose sizes differ by at most one.
+dimension when there are fewer units than arrays, or when the candidate asks (``split``: more,
+smaller units balance better over the arrays; each part loads its own copy of the reused panel).
+Units are dealt in contiguous chunks whose sizes differ by at most one.
 
 **Time.** Per array, tiles run in order with double buffering (two buffer slots: the next tile's
 loads overlap this tile's compute; a tile holds its slot from its loads through its stores), so
@@ -156,10 +157,12 @@ class GemmCandidate:
     k: int
     order: Order
     mp: int = 0  # M order: A-panel rows (a multiple of m); else 0
+    split: int = 1  # each unit's inner range cut in this many parts (more, smaller units: balance)
 
     def label(self) -> str:
         p = f", panel {self.mp} rows" if self.order == "M" else ""
-        return f"{self.m}x{self.n}x{self.k} {ORDER_NAMES[self.order]}{p} on {self.arrays} array(s) of group {self.group}"
+        sp = f", units split {self.split} ways" if self.split > 1 else ""
+        return f"{self.m}x{self.n}x{self.k} {ORDER_NAMES[self.order]}{p}{sp} on {self.arrays} array(s) of group {self.group}"
 
 
 @dataclass(frozen=True)
@@ -209,8 +212,8 @@ def units_of(p: GemmProblem, c: GemmCandidate) -> tuple[list[Unit], int, int]:
         outer = _cdiv(p.N, c.n)
         inner = _cdiv(p.M, c.m)
     u = p.batch * outer
-    split = 1
-    if u < c.arrays:
+    split = min(inner, max(1, c.split))
+    if u * split < c.arrays:
         split = min(inner, _cdiv(c.arrays, u))
     units: list[Unit] = []
     for b in range(p.batch):

@@ -1,0 +1,125 @@
+"""Generation: a prefill of ``P`` prompt tokens and decode steps, on the ASIC and on the GPU.
+
+Conventions (documented in docs/inference.md; the same as the serving simulator's):
+
+* ``generated_tokens = G`` per sequence: the prefill computes the first one (TTFT is the prefill
+  time), then ``G - 1`` decode steps compute the rest; decode step ``g`` (``g = 1 .. G - 1``)
+  feeds token ``g`` and attends over a cache of ``P + g - 1`` earlier tokens plus itself.
+* ``tpot_s`` is the mean decode step time (the per-step curve is ``tpot_curve_s``);
+  ``e2e_s = ttft_s + sum(tpot_curve_s)``; ``tokens_per_s = batch * G / e2e_s``;
+  ``energy_per_token_j = (prefill + decode energy) / (batch * G)``.
+* ``kv_cache_bytes`` = ``batch * (P + G) * kv_bytes_per_token`` with ``kv_bytes_per_token = 2 x
+  layers x kv_heads x head_dim x bytes`` at the arch's precision; ``kv_cache_location`` is where
+  the last step's cache lives (``sram:<partition>`` or ``dram``); ``weight_bytes`` the model's.
+* **Capacity**: weights plus the final cache must fit the DRAM (``dram.capacity_gib``; the GPU:
+  its memory); otherwise a :class:`~accelsim.errors.SpecError` names the need and the capacity.
+  ``max_batch_at_context`` is the largest batch whose cache fits beside the weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from accelsim.arch.spec import ArchSpec
+from accelsim.errors import SpecError
+from accelsim.inference.costs import StepModel, StepPoint
+
+__all__ = ["simulate_generation", "summarize"]
+
+
+def _r(x: float) -> float:
+    return float(f"{float(x):.10g}")
+
+
+def summarize(model: StepModel, side: str, prompt: int, generate: int, batch: int,
+              capacity_bytes: int, kv_location: str, samples: int = 5) -> dict[str, Any]:
+    """The ``inference`` block for one side ("asic" or "gpu")."""
+    pre = model.prefill(side, prompt, batch)
+    past = list(range(prompt, prompt + generate - 1))
+    steps: list[StepPoint] = model.decode_curve(side, past, batch, samples) if past else []
+    curve = [s.seconds for s in steps]
+    dec_s = math.fsum(curve)
+    e2e = pre.seconds + dec_s
+    energy = pre.energy_j + math.fsum(s.energy_j for s in steps)
+    kv_bytes = batch * (prompt + generate) * model.kv_per_token
+    need = model.weight_bytes + kv_bytes
+    free = capacity_bytes - model.weight_bytes
+    per_seq = (prompt + generate) * model.kv_per_token
+    loc = (steps[-1].kv_location if steps else pre.kv_location) if side == "asic" else kv_location
+    return {
+        "prompt_tokens": prompt,
+        "generated_tokens": generate,
+        "batch": batch,
+        "ttft_s": _r(pre.seconds),
+        "tpot_s": _r(dec_s / len(curve)) if curve else None,
+        "tpot_curve_s": [_r(x) for x in curve],
+        "e2e_s": _r(e2e),
+        "tokens_per_s": _r(batch * generate / e2e) if e2e > 0 else None,
+        "energy_j": _r(energy),
+        "energy_per_token_j": _r(energy / (batch * generate)),
+        "prefill_energy_j": _r(pre.energy_j),
+        "kv_cache_bytes": kv_bytes,
+        "kv_bytes_per_token": model.kv_per_token,
+        "kv_cache_location": loc,
+        "weight_bytes": model.weight_bytes,
+        "memory_need_bytes": need,
+        "memory_capacity_bytes": capacity_bytes,
+        "max_batch_at_context": max(0, free // per_seq) if per_seq else None,
+        "layers": model.layers,
+        "method": (f"{'1 and 2 of ' + str(model.layers) + ' layers simulated, extrapolated' if model._folding() else 'all layers simulated'}; "
+                   f"decode steps sampled at {samples} cache lengths and interpolated"),
+    }
+
+
+def _check_capacity(what: str, need: int, capacity: int, weights: int, kv: int, batch: int, per_seq: int) -> None:
+    if need > capacity:
+        fit = max(0, (capacity - weights) // per_seq) if per_seq else 0
+        raise SpecError(
+            f"{what}: weights ({weights / 2**30:.2f} GiB) plus the KV cache of {batch} sequence(s) "
+            f"({kv / 2**30:.2f} GiB) need {need / 2**30:.2f} GiB, more than its {capacity / 2**30:.2f} GiB "
+            f"of memory; at this context at most {fit} sequence(s) fit"
+        )
+
+
+def simulate_generation(
+    arch: ArchSpec,
+    workload: str,
+    params: Mapping[str, object] | None,
+    *,
+    prompt: int,
+    generate: int,
+    batch: int = 1,
+    options: Any = None,
+    gpu: str | None = "h100",
+    gpu_launch: str = "graph",
+    fold: bool = True,
+    samples: int = 5,
+) -> dict[str, Any]:
+    """``{"inference": {...}, "gpu_inference": {...} | None}`` for a generation of ``generate``
+    tokens after a ``prompt``-token prefill, ``batch`` sequences at once."""
+    from accelsim.gpu.profile import load_profile
+
+    if prompt < 1 or generate < 1 or batch < 1:
+        raise SpecError(f"--prompt, --generate and --batch must be >= 1 (got {prompt}, {generate}, {batch})")
+    model = StepModel(arch, workload, dict(params or {}), options=options, fold=fold, gpu=gpu,
+                      gpu_launch=gpu_launch)
+    kv = batch * (prompt + generate) * model.kv_per_token
+    per_seq = (prompt + generate) * model.kv_per_token
+    cap = int(arch.dram.capacity_gib * 2**30)
+    _check_capacity(f"architecture '{arch.name}' (dram.capacity_gib = {arch.dram.capacity_gib:g})",
+                    model.weight_bytes + kv, cap, model.weight_bytes, kv, batch, per_seq)
+    out: dict[str, Any] = {"inference": summarize(model, "asic", prompt, generate, batch, cap, "", samples)}
+    if gpu:
+        prof = load_profile(gpu)
+        gcap = int(prof.memory_gb * 1e9)
+        gpu_ok = model.weight_bytes + kv <= gcap
+        g = summarize(model, "gpu", prompt, generate, batch, gcap, "hbm", samples) if gpu_ok else None
+        if g is not None:
+            g["launch_mode"] = gpu_launch
+        else:
+            g = {"error": f"weights plus KV cache ({(model.weight_bytes + kv) / 2**30:.2f} GiB) exceed the "
+                          f"{prof.name}'s {gcap / 2**30:.2f} GiB"}
+        out["gpu_inference"] = g
+    return out
