@@ -82,6 +82,18 @@ def map_program(arch: ArchSpec, graph: Graph, options: RunOptions | None = None)
     return map_graph(graph, arch, mopts)
 
 
+def explain(arch: ArchSpec, graph: Graph, op: str, *, top: int = 5,
+            options: RunOptions | None = None) -> dict[str, Any]:
+    """What the mapping chose for the op(s) ``op`` names (an IR op name or a module path) and
+    why: a GEMM's ``top`` best search candidates, winner first, with ``why``; fused attention's
+    placement; a vector op's tiling (:func:`accelsim.mapping.explain.explain`; JSON-able)."""
+    from accelsim.mapping.explain import explain as _explain
+
+    opts = options or RunOptions()
+    mopts = opts.mapping.model_copy(update={"mode": opts.mode})
+    return _explain(arch, graph, op, top=top, options=mopts)
+
+
 def simulate(arch: ArchSpec, graph: Graph, options: RunOptions | None = None) -> RunResult:
     """Map ``graph`` onto ``arch`` and simulate it."""
     opts = options or RunOptions()

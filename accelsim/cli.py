@@ -254,6 +254,24 @@ def main() -> None:
                    "compare with PyTorch (--check: outputs; --check=all: every tensor); exit 1 on failure")
 @click.option("--enforce", is_flag=True,
               help="make residual access-policy violations an error (exit 1)")
+@click.option("--tp", "tp", type=click.IntRange(min=1), default=1, show_default=True,
+              help="tensor-parallel chips (Megatron-style split of attention heads and MLPs; needs "
+                   "system.chips >= tp x pp, e.g. --set system.chips=8; docs/multichip.md)")
+@click.option("--pp", "pp", type=click.IntRange(min=1), default=1, show_default=True,
+              help="pipeline stages: the layers split into PP stages balanced by cost, TP chips each")
+@click.option("--microbatches", "microbatches", type=click.IntRange(min=1), default=1, show_default=True,
+              help="GPipe micro-batches through the pipeline: --batch is split into this many")
+@click.option("--mapping-objective", "objective", type=click.Choice(["latency", "energy", "edp"]),
+              default="latency", show_default=True,
+              help="what the mapping search minimises per op (the other metric breaks ties)")
+@click.option("--prompt", "prompt", type=click.IntRange(min=1), default=None,
+              help="generation: prompt tokens per sequence (the prefill; reaches the workload as seq)")
+@click.option("--generate", "generate", type=click.IntRange(min=1), default=None,
+              help="generation: tokens generated per sequence (the prefill's first token, then decode "
+                   "steps with a growing KV cache); adds `inference` to the result (docs/inference.md)")
+@click.option("--fold/--no-fold", "fold", default=True, show_default=True,
+              help="generation: simulate 1 and 2 of a decoder's identical layers and extrapolate "
+                   "(--no-fold: every layer)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="write result.json and ops.csv here")
 @click.option("--trace", "trace_file", type=click.Path(dir_okay=False),
               help="write a Chrome/Perfetto trace JSON (one track per unit)")
@@ -272,7 +290,9 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
         gpu: str, no_gpu: bool, gpu_launch: str, sparse_decoder: bool, check: str | None, enforce: bool,
         out_dir: str | None,
         trace_file: str | None, html_file: str | None, as_json: bool, n_ops: int, quiet: bool,
-        progress: bool | None = None, n_layers: int = 16) -> None:
+        progress: bool | None = None, n_layers: int = 16, tp: int = 1, pp: int = 1,
+        microbatches: int = 1, objective: str = "latency", prompt: int | None = None,
+        generate: int | None = None, fold: bool = True) -> None:
     """Simulate WORKLOAD on the architecture ARCH and report latency, utilization and energy.
 
     \b
@@ -294,20 +314,62 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
         if as_json:  # stdout carries the JSON alone: anything else printed meanwhile goes to stderr
             quiet_stdout.enter_context(contextlib.redirect_stdout(sys.stderr))
         arch_spec = api.load_arch(arch or DEFAULT_ARCH, overrides)
+        multichip = tp * pp * microbatches > 1
+        if microbatches > 1 and batch is not None:
+            if batch % microbatches:
+                from accelsim.errors import SpecError
+
+                raise SpecError(f"--batch {batch} does not split into --microbatches {microbatches}")
+            batch //= microbatches  # the traced graph is one micro-batch
+        if (prompt is None) != (generate is None):
+            from accelsim.errors import SpecError
+
+            raise SpecError("--prompt and --generate go together (a prefill of --prompt tokens, then "
+                            "--generate tokens)")
+        if prompt is not None and seq is not None and seq != prompt:
+            from accelsim.errors import SpecError
+
+            raise SpecError(f"--seq {seq} and --prompt {prompt} disagree (the prompt is the prefill's sequence)")
+        if generate is not None and (check or multichip):
+            from accelsim.errors import SpecError
+
+            raise SpecError("--generate does not combine with --check or --tp/--pp/--microbatches yet")
         params = _params(seq, batch, param)
         wname = workload or DEFAULT_WORKLOAD
+        if generate is not None:
+            result, written = _run_generation(
+                arch_spec, wname, params, prompt=int(prompt or 1), generate=generate, batch=batch or 1,
+                objective=objective, gpu=None if no_gpu else gpu, gpu_launch=gpu_launch, fold=fold,
+                show=show, out_dir=out_dir, trace_file=trace_file, html_file=html_file)
+    if generate is not None:
+        if as_json:
+            click.echo(result.to_json(), nl=False)
+        else:
+            print_run(result, _console(), n_ops=n_ops, quiet=quiet, written=written, n_layers=n_layers)
+        return
+    with contextlib.ExitStack() as quiet_stdout:
+        if as_json:
+            quiet_stdout.enter_context(contextlib.redirect_stdout(sys.stderr))
         with status(f"tracing {wname}" if check else f"loading {wname} (tracing unless cached)", show):
             # --check needs weights, which the trace cache does not keep: it always traces.
             traced = api.load_traced(wname, params) if check else None
             graph = traced.graph if traced is not None else api.load_graph(wname, params)
         opts = api.RunOptions(mode="scalesim" if compat == "scalesim" else "pipelined",
                               gpu=None if no_gpu else gpu, gpu_launch=gpu_launch,
-                              mapping=MappingOptions(sparse_decoder=sparse_decoder))
+                              mapping=MappingOptions(sparse_decoder=sparse_decoder, objective=objective))
         with status(f"mapping and simulating {len(graph.ops)} ops on {arch_spec.name}", show):
-            result = api.simulate(arch_spec, graph, opts)
+            if multichip:
+                from accelsim import api_system
+
+                result = api_system.simulate_system(arch_spec, graph, opts, tp=tp, pp=pp, microbatches=microbatches)
+            else:
+                result = api.simulate(arch_spec, graph, opts)
         if traced is not None:
             with status("functional check: emulating the mapped program", show):
-                api.check(result, traced, check or "outputs")
+                if multichip:
+                    api_system.check_system(result, traced, check or "outputs")
+                else:
+                    api.check(result, traced, check or "outputs")
         # Written only now that the run succeeded, and shown before a failing check's exit 1:
         # a failing gate never loses them.
         written = _write_run_outputs(result, out_dir, trace_file, html_file)
@@ -315,6 +377,10 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
         click.echo(result.to_json(), nl=False)
     else:
         print_run(result, _console(), n_ops=n_ops, quiet=quiet, written=written, n_layers=n_layers)
+        if "system" in result.data and result.data["system"].get("chips_used", 1) > 1 and not quiet:
+            from accelsim.api_system import print_system
+
+            print_system(result, _console())
     chk = result.data.get("check")
     if chk is not None and not chk["passed"]:
         from accelsim.errors import CheckFailure
@@ -327,6 +393,75 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
         )
     if enforce:
         api.enforce_policy(result)
+
+
+def _run_generation(arch_spec: Any, wname: str, params: dict[str, object], *, prompt: int, generate: int,
+                    batch: int, objective: str, gpu: str | None, gpu_launch: str, fold: bool, show: bool,
+                    out_dir: str | None, trace_file: str | None, html_file: str | None) -> tuple[Any, list[Path]]:
+    """``run --prompt P --generate G``: the prefill simulated op by op (the reported result) and
+    the generation's per-step costs (``inference``; ``gpu.inference``)."""
+    from accelsim import api
+    from accelsim.inference.costs import StepModel
+    from accelsim.inference.generation import simulate_generation
+    from accelsim.mapping.mapper import MappingOptions
+    from accelsim.report.progress import status
+
+    opts = api.RunOptions(gpu=gpu, gpu_launch=gpu_launch, mapping=MappingOptions(objective=objective))
+    base = {k: v for k, v in params.items() if k not in ("seq", "batch")}
+    with status(f"tracing {wname} (prefill and decode step)", show):
+        model = StepModel(arch_spec, wname, base, options=api.RunOptions(gpu=None, mapping=opts.mapping),
+                          fold=fold, gpu=gpu, gpu_launch=gpu_launch)
+        graph = model.report_graph(prompt, batch)
+    with status(f"simulating the prefill ({len(graph.ops)} ops)", show):
+        result = api.simulate(arch_spec, graph, opts)
+    with status(f"simulating {generate} generated tokens", show):
+        gen = simulate_generation(arch_spec, wname, base, prompt=prompt, generate=generate, batch=batch,
+                                  gpu=gpu, gpu_launch=gpu_launch, fold=fold, model=model)
+    result.data["inference"] = gen["inference"]
+    if gpu and isinstance(result.data.get("gpu"), dict) and gen.get("gpu_inference") is not None:
+        result.data["gpu"]["inference"] = gen["gpu_inference"]
+    written = _write_run_outputs(result, out_dir, trace_file, html_file)
+    return result, written
+
+
+@main.command()
+@click.argument("arch")
+@click.argument("workload")
+@click.option("--op", "op_name", required=True, metavar="NAME",
+              help="the op: an IR op name (as in ops.csv) or a module path such as h.0.mlp.c_fc")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
+              help="how many of a GEMM's best search candidates to show")
+@click.option("--seq", type=int, help="sequence length for transformer workloads")
+@click.option("--batch", type=int, help="batch size")
+@click.option("--param", "param", multiple=True, metavar="NAME=VALUE", help="other workload parameter (repeatable)")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+              help="override an arch field, e.g. --set arrays[0].rows=64 (repeatable)")
+@click.option("--json", "as_json", is_flag=True, help="print the explanation as JSON")
+@no_cache_option
+@handle_errors
+def explain(arch: str, workload: str, op_name: str, top: int, seq: int | None, batch: int | None,
+            param: tuple[str, ...], overrides: tuple[str, ...], as_json: bool) -> None:
+    """Show what the mapping chose for one op of WORKLOAD on ARCH, and why.
+
+    \b
+    For a GEMM: the best --top candidates of the mapping search (estimated cycles, DRAM bytes,
+    energy, tiles, the bound and the SRAM partition that caps the tile), the winner marked,
+    and one line on what the runner-up loses on. For fused attention: the placement and query
+    block with its estimate. For a vector op: its tiling.
+    """
+    import json
+
+    from accelsim import api
+
+    arch_spec = api.load_arch(arch, overrides)
+    graph = api.load_graph(workload, _params(seq, batch, param))
+    data = api.explain(arch_spec, graph, op_name, top=top)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        from accelsim.report.terminal import print_explain
+
+        print_explain(data, _console())
 
 
 @main.command()

@@ -22,6 +22,8 @@ from accelsim.workload.ir import Graph
 OPS_COLUMNS = [
     "name", "ir_op", "kind", "module", "unit", "start_cycle", "end_cycle", "cycles",
     "macs", "elements", "dram_bytes", "utilization", "tiles", "note",
+    # what the mapping chose (accelsim/mapping/explain.py: mapping_columns)
+    "mapping", "residency", "predicted_cycles", "simulated_cycles", "bound",
 ]
 
 
@@ -38,6 +40,8 @@ class RunResult:
     graph: Graph | None = field(default=None, repr=False)
     arch: ArchSpec | None = field(default=None, repr=False)
     gpu_result: Any = field(default=None, repr=False)  # accelsim.gpu.model.GpuResult, per-op times
+    #: a multi-chip run's plan and programs (accelsim.api_system.SystemRaw; None for one chip)
+    system_raw: Any = field(default=None, repr=False)
 
     def __getitem__(self, k: str) -> Any:
         return self.data[k]
@@ -123,6 +127,16 @@ def _residual_and_rom(sim: SimOutput, program: Program) -> dict[str, Any]:
     return out
 
 
+def _mapping_columns(op: Any, program: Program, simulated: int) -> dict[str, Any]:
+    """``mapping``, ``residency``, ``predicted_cycles``, ``simulated_cycles`` (the op's simulated
+    span, end - start) and ``bound`` of one op (see :mod:`accelsim.mapping.explain`)."""
+    from accelsim.mapping.explain import mapping_columns
+
+    c = mapping_columns(op, program)
+    return {"mapping": c["mapping"], "residency": c["residency"], "predicted_cycles": c["predicted_cycles"],
+            "simulated_cycles": simulated, "bound": c["bound"]}
+
+
 def build_result(
     program: Program,
     sim: SimOutput,
@@ -195,6 +209,7 @@ def build_result(
             "macs": op.macs, "dram_bytes": t.dram_bytes, "utilization": _r(min(util, 1.0)),
             "tiles": op.tiles[1] - op.tiles[0], "note": op.note,
             "elements": sum(program.tiles[i].vector_elems for i in range(*op.tiles)) if op.unit == "vector" else 0,
+            **_mapping_columns(op, program, cyc),
         })
     st = sim.stats
     data: dict[str, Any] = {

@@ -116,3 +116,23 @@ def parallel_graph() -> Graph:
         Op("act", "relu", ("v",), ("r",), module="right"),
     )
     return Graph("parallel", T, ops, ("a", "v"), ("c", "r"))
+
+
+def hand_program(*ops: tuple[str, list[dict[str, Any]]], deps: dict[int, tuple[int, ...]] | None = None,
+                 arch: str = "test-arch") -> Any:
+    """A Program built by hand for SimPy scenario tests: each op is ``(unit, tiles)`` with unit
+    "array", "vector" or "none" and each tile the :class:`~accelsim.mapping.program.Tile` fields
+    other than ``id`` and ``op`` (ids run in issue order from 0); ``deps`` maps an op index to
+    the ops it waits for."""
+    from accelsim.mapping.program import MappedOp, Program, Tile
+
+    mops, tiles = [], []
+    for i, (unit, ts) in enumerate(ops):
+        first = len(tiles)
+        for t in ts:
+            fields = {"slot": 0, **t}
+            tiles.append(Tile(id=len(tiles), op=i, **fields))
+        mops.append(MappedOp(index=i, name=f"op{i}", ir_op=f"op{i}", kind="matmul" if unit == "array" else "relu",
+                             module=f"m{i}", unit=unit, deps=(deps or {}).get(i, ()),
+                             tiles=(first, len(tiles)) if ts else (0, 0)))
+    return Program(arch, "pipelined", tuple(mops), tuple(tiles))

@@ -308,6 +308,48 @@ class RomSpec(_Frozen):
     )
 
 
+Topology = Literal["ring", "fully_connected", "torus2d"]
+
+
+class InterconnectSpec(_Frozen):
+    """Chip-to-chip links of a multi-chip system (see docs/multichip.md).
+
+    Each chip has ``links_per_chip`` links of ``link_bandwidth_gbps`` each per direction, spread
+    evenly over its neighbours: 2 on a ``ring`` (1 for 2 chips), ``chips - 1`` when
+    ``fully_connected``, 4 on a ``torus2d`` (X x Y chips, the most square factorisation). The
+    links to one neighbour form one channel per direction; ``latency_ns`` is paid per hop.
+    Defaults: 25 GB/s per link per direction (an NVLink 4 link: 18 x 25 GB/s = 450 GB/s per H100,
+    NVIDIA H100 datasheet), 6 links per chip (TPU v4, Jouppi et al., ISCA 2023), 500 ns per hop
+    (an assumption: adjacent TPU ICI chips are described as sub-microsecond apart; LLMCompass fits
+    8.92 us per NVLink 3 step including NCCL's software).
+    """
+
+    topology: Topology = Field(
+        "ring", description="ring (chip i linked to i-1 and i+1), fully_connected (a direct link between "
+        "every pair) or torus2d (an X x Y torus, X <= Y the most square factorisation of chips)"
+    )
+    link_bandwidth_gbps: Annotated[float, Field(gt=0, le=1e5)] = Field(
+        25.0, description="bandwidth of one link per direction (GB/s, 1e9 bytes/s), in (0, 1e5]; default 25 "
+        "(an NVLink 4 link)"
+    )
+    links_per_chip: Annotated[int, Field(gt=0, le=1024)] = Field(
+        6, description="links per chip, 1..1024, split evenly over its neighbours (a ring needs >= 2 beyond "
+        "2 chips, fully_connected >= chips - 1, torus2d >= 4); default 6 (TPU v4)"
+    )
+    latency_ns: Annotated[float, Field(ge=0, le=1e6)] = Field(
+        500.0, description="latency of one hop (ns), 0..1e6 (1 ms); default 500 (assumed)"
+    )
+
+
+class SystemSpec(_Frozen):
+    """Several identical chips (this architecture each) joined by an interconnect."""
+
+    chips: Annotated[int, Field(gt=0, le=4096)] = Field(
+        1, description="number of chips, 1..4096; runs use --tp T --pp P with T x P <= chips"
+    )
+    interconnect: InterconnectSpec = Field(InterconnectSpec(), description="chip-to-chip links")
+
+
 class ArchSpec(_Frozen):
     """A whole accelerator."""
 
@@ -329,6 +371,10 @@ class ArchSpec(_Frozen):
     )
     residual: ResidualSpec | None = Field(None, description="partitioned residual stream and its access policy")
     rom: RomSpec | None = Field(None, description="hard-wired (ROM-resident) modules")
+    system: SystemSpec | None = Field(
+        None, description="a system of identical chips and their interconnect (--set system.chips=8 alone is "
+        "a valid 8-chip ring); absent: one chip"
+    )
 
     @property
     def clock_hz(self) -> float:
@@ -344,6 +390,11 @@ class ArchSpec(_Frozen):
             else:
                 out.extend((f"{base}.{i}", a) for i in range(a.count))
         return out
+
+    @property
+    def system_spec(self) -> SystemSpec:
+        """``system``, or the one-chip default when the file has none."""
+        return self.system if self.system is not None else SystemSpec()
 
     @property
     def peak_macs_per_cycle(self) -> int:
@@ -440,6 +491,8 @@ def semantic_problems(spec: ArchSpec) -> list[tuple[str, str]]:
     if spec.sram.bank_width_bytes > spec.sram.bank_size_bytes:
         probs.append(("sram.bank_width_bytes", f"{spec.sram.bank_width_bytes} bytes per access is more than "
                                                f"a bank holds ({spec.sram.bank_size_bytes} bytes)"))
+    if spec.system is not None:
+        probs.extend(system_problems(spec.system))
     if probs:
         return probs
     # Minimal tile footprints: one array-sized tile, double-buffered, must fit its partition.
@@ -463,4 +516,31 @@ def semantic_problems(spec: ArchSpec) -> list[tuple[str, str]]:
                         f"needs {nbytes} bytes, partition has {have}",
                     )
                 )
+    return probs
+
+
+def system_problems(system: SystemSpec) -> list[tuple[str, str]]:
+    """Cross-field checks of a ``system:`` block: the topology can be built from the links."""
+    n = system.chips
+    ic = system.interconnect
+    probs: list[tuple[str, str]] = []
+    if n == 1:
+        return probs
+    path = "system.interconnect.links_per_chip"
+    if ic.topology == "ring" and n > 2 and ic.links_per_chip < 2:
+        probs.append((path, f"a ring of {n} chips needs at least 2 links per chip (one to each neighbour), "
+                            f"got {ic.links_per_chip}"))
+    elif ic.topology == "fully_connected" and ic.links_per_chip < n - 1:
+        probs.append((path, f"fully_connected over {n} chips needs at least {n - 1} links per chip "
+                            f"(one to every other chip), got {ic.links_per_chip}"))
+    elif ic.topology == "torus2d":
+        from accelsim.model.collectives import torus_dims
+
+        x, y = torus_dims(n)
+        if x < 2:
+            probs.append(("system.chips", f"torus2d needs chips = X x Y with X, Y >= 2; {n} has no such "
+                                          "factorisation (use ring or fully_connected)"))
+        elif ic.links_per_chip < 4:
+            probs.append((path, f"a {x}x{y} torus needs at least 4 links per chip (two per dimension), "
+                                f"got {ic.links_per_chip}"))
     return probs

@@ -243,7 +243,7 @@ class GpuResult:
         """Number of ops bound by compute, memory and launch/framework overhead."""
         c = {"compute": 0, "memory": 0, "launch": 0}
         for o in self.ops:
-            c[o.bound] += 1
+            c[o.bound] = c.get(o.bound, 0) + 1  # "network": a collective of simulate_gpu_system
         return c
 
     def top_ops(self, n: int = 5) -> list[GpuOpResult]:
@@ -879,3 +879,118 @@ def gpu_allreduce_s(profile: GpuProfile | str, nbytes: float, n: int) -> float:
             return 0.0
         raise SpecError(f"GPU profile '{prof.name}' has no interconnect: cannot cost {n} GPUs")
     return ring_allreduce_s(nbytes, n, ic.bandwidth_bytes_per_s, ic.latency_us * 1e-6)
+
+
+# -- N GPUs: the tensor- / pipeline-parallel split of accelsim.passes.shard -----------------------
+
+
+@dataclass(frozen=True)
+class GpuSystemResult:
+    """``tp x pp`` GPUs running the per-stage graphs of a tensor- and pipeline-parallel split.
+
+    ``result`` is a :class:`GpuResult` whose ``ops`` are stage 0's ops, then stage 1's, ...
+    (each with its collectives as ``network``-bound ops) and whose ``latency_s`` / ``energy_j``
+    are the whole system's."""
+
+    result: GpuResult
+    gpus: int
+    tp: int
+    pp: int
+    microbatches: int
+    stage_s: tuple[float, ...]  # one micro-batch through each stage, collectives included
+    collective_s: float  # per micro-batch, all stages
+    send_s: float  # per micro-batch, every stage boundary
+    algorithm: str
+    bandwidth_gbps: float
+    latency_us: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gpus": self.gpus, "tp": self.tp, "pp": self.pp, "microbatches": self.microbatches,
+            "stage_s": list(self.stage_s), "collective_s": self.collective_s, "send_s": self.send_s,
+            "algorithm": self.algorithm, "bandwidth_per_direction_gbps": self.bandwidth_gbps,
+            "latency_us": self.latency_us,
+        }
+
+
+def simulate_gpu_system(
+    stage_graphs: Sequence[Graph],
+    profile: GpuProfile | str,
+    precision: str = "bf16",
+    *,
+    tp: int = 1,
+    microbatches: int = 1,
+    collectives: Mapping[str, tuple[str, int]] | None = None,
+    sends: Sequence[Sequence[tuple[int, int]]] = (),
+    launch: str = "eager",
+) -> GpuSystemResult:
+    """The same split on GPUs of ``profile``: stage ``s`` on ``tp`` GPUs each running
+    ``stage_graphs[s]`` (one rank's graph; every rank alike), over the profile's interconnect.
+
+    ``collectives``: marker op name (``view`` ops of the stage graphs, free here) -> (kind,
+    elements of the whole tensor); each costs the **direct** ("two-shot") algorithm of
+    :mod:`accelsim.model.collectives` on an NVSwitch fabric, where every pair of GPUs is one hop
+    and a GPU's ``links x link_bandwidth`` is shared by its ``tp - 1`` peers:
+    all-reduce ``2 (S/n / (B/(n-1)) + a)``, all-gather ``S/n / (B/(n-1)) + a``, at the profile's
+    per-hop latency ``a``; it runs on the GPU's stream between the kernels around it.
+    ``sends[s]``: (elements, destination stage) sent after stage ``s``: ``S/B + a`` each. Bytes are
+    elements x the GPU precision's size. Micro-batches flow as GPipe:
+    ``sum(t_s) + (m-1) max(t_s) + sends``; each GPU draws idle power while it waits.
+    """
+    from accelsim.model.collectives import direct_allgather_s, direct_allreduce_s, direct_reduce_scatter_s, p2p_s
+
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    prec = gpu_precision(precision)
+    colls = dict(collectives or {})
+    pp = len(stage_graphs)
+    gpus = tp * pp
+    ic = prof.interconnect
+    if gpus > 1 and ic is None:
+        from accelsim.errors import SpecError
+
+        raise SpecError(f"GPU profile '{prof.name}' has no interconnect: cannot model {gpus} GPUs "
+                        "(use --no-gpu or a profile with NVLink, e.g. h100)")
+    B = ic.bandwidth_bytes_per_s if ic is not None else 1.0
+    a = ic.latency_us * 1e-6 if ic is not None else 0.0
+    elem = GPU_PRECISION_BYTES.get(prec, 2)
+    ops: list[GpuOpResult] = []
+    free: list[str] = []
+    stage_s: list[float] = []
+    stage_e: list[float] = []
+    coll_total = 0.0
+    for g in stage_graphs:
+        r = simulate_gpu(g, prof, prec, launch=launch)
+        by_name = {o.op: o for o in r.ops}
+        t_stage, e_stage = r.latency_s, r.energy_j
+        for op in g.ops:
+            if op.name in by_name:
+                ops.append(by_name[op.name])
+            elif op.name in colls:
+                kind, n_el = colls[op.name]
+                nbytes = n_el * elem
+                peer = B / (tp - 1) if tp > 1 else B
+                f = {"all_reduce": direct_allreduce_s, "all_gather": direct_allgather_s,
+                     "reduce_scatter": direct_reduce_scatter_s}[kind]
+                t = f(nbytes, tp, peer, a) if tp > 1 else 0.0
+                e = prof.idle_power_w * t
+                coll_total += t
+                t_stage += t
+                e_stage += e
+                ops.append(GpuOpResult(op=op.name, kind=kind, module=op.module, kernel=f"{kind} (direct, NVSwitch)",
+                                       kernels=1, flops=0, bytes=int(nbytes), time_s=t, kernel_s=t, compute_s=0.0,
+                                       memory_s=0.0, launch_s=0.0, framework_s=0.0, bound="network", energy_j=e,
+                                       achieved_tflops=0.0, detail=f"{tp} GPUs, {B / 1e9:g} GB/s, {a * 1e6:g} us"))
+            else:
+                free.append(op.name)
+        stage_s.append(t_stage)
+        stage_e.append(e_stage)
+    send_s = math.fsum(p2p_s(n_el * elem, B, a, 1) for ss in sends for n_el, _ in ss) if gpus > 1 else 0.0
+    m = max(1, microbatches)
+    makespan = math.fsum(stage_s) + (m - 1) * max(stage_s) + send_s
+    # every GPU of stage s: m micro-batches of its stage's energy, idle power for the rest
+    energy = math.fsum(tp * (m * e + prof.idle_power_w * max(0.0, makespan - m * t))
+                       for t, e in zip(stage_s, stage_e))
+    res = GpuResult(profile=prof.name, precision=prec, launch_mode=launch, latency_s=makespan, energy_j=energy,
+                    ops=tuple(ops), free_ops=tuple(free))
+    return GpuSystemResult(res, gpus, tp, pp, m, tuple(stage_s), coll_total, send_s,
+                           "direct (two-shot) over NVSwitch", B / 1e9, a * 1e6)

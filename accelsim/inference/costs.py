@@ -228,6 +228,11 @@ class StepModel:
         memo[key] = pt
         return pt
 
+    def report_graph(self, prompt: int, batch: int) -> Graph:
+        """The prefill graph a generation run reports op by op: the full model, or its first two
+        blocks when the cost is extrapolated from them."""
+        return self._graph("prefill", batch, prompt, 2 if self._folding() else None)
+
     def prefill(self, side: str, prompt: int, batch: int = 1) -> StepPoint:
         return self._point(side, "prefill", batch, prompt)
 

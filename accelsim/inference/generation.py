@@ -96,6 +96,7 @@ def simulate_generation(
     gpu_launch: str = "graph",
     fold: bool = True,
     samples: int = 5,
+    model: StepModel | None = None,
 ) -> dict[str, Any]:
     """``{"inference": {...}, "gpu_inference": {...} | None}`` for a generation of ``generate``
     tokens after a ``prompt``-token prefill, ``batch`` sequences at once."""
@@ -103,8 +104,9 @@ def simulate_generation(
 
     if prompt < 1 or generate < 1 or batch < 1:
         raise SpecError(f"--prompt, --generate and --batch must be >= 1 (got {prompt}, {generate}, {batch})")
-    model = StepModel(arch, workload, dict(params or {}), options=options, fold=fold, gpu=gpu,
-                      gpu_launch=gpu_launch)
+    if model is None:
+        model = StepModel(arch, workload, dict(params or {}), options=options, fold=fold, gpu=gpu,
+                          gpu_launch=gpu_launch)
     kv = batch * (prompt + generate) * model.kv_per_token
     per_seq = (prompt + generate) * model.kv_per_token
     cap = int(arch.dram.capacity_gib * 2**30)

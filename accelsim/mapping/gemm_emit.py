@@ -87,7 +87,7 @@ def emit_gemm_tiles(
                     sram.append(SramAccess(res_part, words["inputs"] * e, False, res_rng))
                 else:
                     if load_a:
-                        nb = ms * ks * e if a_total == full_a else max(1, a_total * ms * ks // full_a)
+                        nb = ms * ks * e if a_total == full_a else max(1, a_total * ms * ks * e // full_a)
                         loads.append(Transfer(ops.a, nb, in_part, "load", in_rng))
                     sram.append(SramAccess(in_part, words["inputs"] * e, False, in_rng))
                 # B operand

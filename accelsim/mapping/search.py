@@ -401,6 +401,8 @@ def search_gemm(
                 bisect.insort(best_here, (rank_key(objective, est, c), c, est), key=lambda x: x[0])
             per_count[key_] = [(c, est) for _, c, est in best_here[:verify_top]]
         top = [x for k in sorted(per_count) for x in per_count[k]]
+        if all(c != ranked[0][0] for c, _ in top):  # the cost model's own winner is always checked
+            top.insert(0, ranked[0])
         sims = [verify(c) for c, _ in top]
         verified = tuple((c, cyc) for (c, _), cyc in zip(top, sims))
         if objective == "latency":

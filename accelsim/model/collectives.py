@@ -240,7 +240,8 @@ def resolve_interconnect(chips: int, topology: Topology, links_per_chip: int, li
 def collective_s(kind: CollectiveKind, nbytes: float, group: Sequence[int], ic: Interconnect) -> float:
     """The formula (lower bound) for collective ``kind`` of ``nbytes`` over chips ``group`` on
     ``ic`` (s), with the algorithm the simulation runs there: direct on ``fully_connected``,
-    dimension-ordered rings on a ``torus2d`` group that is the whole torus, a ring otherwise
+    dimension-ordered rings on a ``torus2d`` group that is the whole torus (reduce-scatter and
+    all-gather: one half of the all-reduce each), a ring otherwise
     (over the group in its order; its hops between non-neighbours cost at least one hop each,
     so the one-hop ring formula stays a bound). ``p2p``: one hop (group = [src, dst])."""
     n = len(group)
@@ -253,10 +254,11 @@ def collective_s(kind: CollectiveKind, nbytes: float, group: Sequence[int], ic: 
         f = {"all_reduce": direct_allreduce_s, "all_gather": direct_allgather_s,
              "reduce_scatter": direct_reduce_scatter_s}[kind]
         return f(nbytes, n, B, a)
-    if ic.topology == "torus2d" and kind == "all_reduce" and n == ic.chips and ic.dims is not None:
+    if ic.topology == "torus2d" and n == ic.chips and list(group) == list(range(n)) and ic.dims is not None:
         nx, ny = ic.dims
         gb = ic.link_bandwidth_gbps * 1e9
-        return torus2d_allreduce_s(nbytes, nx, ny, ic.dim_links(nx) * gb, a, ic.dim_links(ny) * gb)
+        t = torus2d_allreduce_s(nbytes, nx, ny, ic.dim_links(nx) * gb, a, ic.dim_links(ny) * gb)
+        return t if kind == "all_reduce" else t / 2  # one of its two halves
     f2 = {"all_reduce": ring_allreduce_s, "all_gather": ring_allgather_s,
           "reduce_scatter": ring_reduce_scatter_s}[kind]
     return f2(nbytes, n, B, a)  # B: the widest channel, so a bound on any ring embedding

@@ -603,7 +603,7 @@ class QuantReference:
                 return self._put(op, [(t, sc) for t in outs])
             outs = run_op(op, [self.real(i) for i in op.inputs])
             return self._put(op, [self.store(n, t) for n, t in zip(op.outputs, outs)])
-        if op.kind in ("linear", "matmul", "conv2d") and op.name not in self.vector_gemms:
+        if op.kind in ("linear", "matmul", "conv2d", "conv1d") and op.name not in self.vector_gemms:
             return self._gemm(op)
         if op.kind in ("sdpa", "attention"):
             return self._sdpa(op)
@@ -627,9 +627,10 @@ class QuantReference:
             b = self._wq[key]
         else:
             b, _ = self.operand(bname)
-        K = math.prod(b.shape[1:]) if op.kind == "conv2d" else a.shape[-1]
+        conv = op.kind in ("conv2d", "conv1d")
+        K = math.prod(b.shape[1:]) if conv else a.shape[-1]
         # conv in float64 (im2col + GEMM: exact); fp32 convs may use transformed algorithms
-        ft = torch.float64 if op.kind == "conv2d" else self._exact_dtype(K)
+        ft = torch.float64 if conv else self._exact_dtype(K)
         A, B = a.to(ft), b.to(ft)
         if op.kind == "linear":
             acc = F.linear(A, B)
@@ -639,20 +640,21 @@ class QuantReference:
             acc = torch.matmul(A, B)
         else:
             a_ = op.attrs
-            acc = F.conv2d(A, B, None, stride=a_.get("stride", 1), padding=a_.get("padding", 0),
-                           dilation=a_.get("dilation", 1), groups=a_.get("groups", 1))
+            fn = F.conv2d if op.kind == "conv2d" else F.conv1d
+            acc = fn(A, B, None, stride=a_.get("stride", 1), padding=a_.get("padding", 0),
+                     dilation=a_.get("dilation", 1), groups=a_.get("groups", 1))
         acc = wrap_int32_torch(acc.to(torch.int64))
-        conv = op.kind == "conv2d"
+        spatial = (1,) * (b.dim() - 2) if conv else ()  # a per-channel vector over [F, *spatial]
 
         def chan(v: np.ndarray) -> torch.Tensor:
             t = torch.as_tensor(np.asarray(v))
-            return t.reshape(-1, 1, 1) if conv and t.dim() == 1 else t
+            return t.reshape(-1, *spatial) if conv and t.dim() == 1 else t
 
         if qp.bias_q is not None:
             acc = wrap_int32_torch(acc + chan(qp.bias_q))
         elif qp.bias_runtime:
             bq = bias_to_int_torch(self.real(op.inputs[2]), qp.beta, qp.real)
-            acc = wrap_int32_torch(acc + (bq.reshape(-1, 1, 1) if conv and bq.dim() == 1 else bq))
+            acc = wrap_int32_torch(acc + (bq.reshape(-1, *spatial) if conv and bq.dim() == 1 else bq))
         res: tuple[torch.Tensor, float | None]
         if qp.out_stored == "q":
             res = (requantize_torch(acc, chan(qp.m0), chan(qp.shift), self.plan.qmax), qp.out_scale)
@@ -905,7 +907,7 @@ def run_check(traced: Any, program: Program, arch: ArchSpec, level: str = "outpu
         on_array = {m.ir_op for m in program.ops if m.unit == "array"}
         vector_gemms = frozenset(
             op.name for op in traced.graph.ops
-            if op.kind in ("linear", "matmul", "conv2d") and op.name not in on_array
+            if op.kind in ("linear", "matmul", "conv2d", "conv1d") and op.name not in on_array
         )
         observer = IntChecker(traced, plan, vec, vector_gemms)
     else:

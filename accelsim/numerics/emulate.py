@@ -5,7 +5,8 @@ hardware would:
 
 * **GEMM pieces** (unit ``array``): the operands are laid out as ``A[batch, M, K]`` and
   ``B[batch, K, N]`` exactly as :meth:`accelsim.mapping.mapper.Mapper.gemm_dims` flattens the
-  op (linear, matmul with batch folding, conv2d by im2col with groups as the batch, SDPA heads
+  op (linear, matmul with batch folding, conv2d / conv1d by im2col with groups as the batch, or
+  ``P`` groups per block-diagonal GEMM for a ``packed`` grouped convolution, SDPA heads
   as the batch), then each :class:`~accelsim.mapping.program.Tile` computes
   ``A[b, mo:mo+m, ko:ko+k] @ B[b, ko:ko+k, no:no+n]`` (one BLAS call per tile) into the
   accumulator of its array, in program order. An accumulator belongs to ``(array, output
@@ -64,6 +65,7 @@ __all__ = [
     "dequant_torch",
     "emulate",
     "gemm_layout",
+    "packed_layout",
     "sdpa_softmax",
     "to_np",
     "to_torch",
@@ -192,15 +194,48 @@ class GemmLayout:
         v = np.asarray(v)
         if v.ndim == 0:
             return v
-        if self.kind == "conv2d":
+        if self.kind in ("conv2d", "conv1d"):
             return v.reshape(self.groups, 1, -1)
         return v.reshape(1, 1, -1)
 
     def addend_bmn(self, bias: np.ndarray) -> np.ndarray:
         bias = np.asarray(bias)
-        if self.kind == "conv2d" or bias.ndim <= 1:
+        if self.kind in ("conv2d", "conv1d") or bias.ndim <= 1:
             return self.chan_bmn(bias)
         return self.to_bmn(np.ascontiguousarray(np.broadcast_to(bias, self.out_shape)))
+
+
+def packed_layout(lay: GemmLayout, P: int) -> GemmLayout:
+    """A grouped convolution's layout with ``P`` groups packed per GEMM as the mapper's ``packed``
+    placement does (:mod:`accelsim.mapping.lowering`): batch ``g/P`` of block-diagonal GEMMs,
+    ``A = [A_p0 | A_p1 | ...]`` (``M x P*K``), ``B = diag(B_p0, B_p1, ...)`` (``P*K x P*N``), so
+    output column ``p*N + j`` is group ``p``'s channel ``j``. The off-diagonal zeros add exact
+    zeros to every sum: the results equal the unpacked GEMMs'."""
+    g, M, N, K = lay.batch, lay.M, lay.N, lay.K
+    if P < 1 or g % P:
+        raise ValueError(f"cannot pack {P} groups of a {g}-group convolution")
+    gb = g // P
+
+    def a3(x: np.ndarray) -> np.ndarray:
+        a = lay.a3(x).reshape(gb, P, M, K)
+        return np.ascontiguousarray(a.transpose(0, 2, 1, 3)).reshape(gb, M, P * K)
+
+    def b3(w: np.ndarray) -> np.ndarray:
+        b = np.asarray(lay.b3(w)).reshape(gb, P, K, N)
+        out = np.zeros((gb, P * K, P * N), dtype=b.dtype)
+        for p in range(P):
+            out[:, p * K:(p + 1) * K, p * N:(p + 1) * N] = b[:, p]
+        return out
+
+    def unpack(o: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(o.reshape(gb, M, P, N).transpose(0, 2, 1, 3)).reshape(g, M, N)
+
+    def to_bmn(o: np.ndarray) -> np.ndarray:
+        b = lay.to_bmn(o).reshape(gb, P, M, N)
+        return np.ascontiguousarray(b.transpose(0, 2, 1, 3)).reshape(gb, M, P * N)
+
+    return GemmLayout(lay.kind, gb, M, P * N, P * K, lay.out_shape, a3, b3,
+                      to_out=lambda o: lay.to_out(unpack(o)), to_bmn=to_bmn, groups=gb)
 
 
 def _pair(v: Any) -> tuple[int, int]:
@@ -210,7 +245,7 @@ def _pair(v: Any) -> tuple[int, int]:
 
 
 def gemm_layout(op: Op, graph: Graph) -> GemmLayout:
-    """How ``op`` (linear / matmul / conv2d) is flattened into (batch, M, N, K)."""
+    """How ``op`` (linear / matmul / conv2d / conv1d) is flattened into (batch, M, N, K)."""
     T = graph.tensors
     out_shape = tuple(T[op.outputs[0]].shape)
     if op.kind == "linear":
@@ -296,6 +331,43 @@ def gemm_layout(op: Op, graph: Graph) -> GemmLayout:
             return np.ascontiguousarray(o.reshape(nb, g, Fg, Ho, Wo).transpose(1, 0, 3, 4, 2)).reshape(g, nb * L, Fg)
 
         return GemmLayout("conv2d", g, nb * L, Fg, K, out_shape, im2col, filters, conv_out, conv_bmn, groups=g)
+    if op.kind == "conv1d":  # the conv2d im2col on a 1-row image: x[N, C, L] as x[N, C, 1, L]
+        xs, ws = T[op.inputs[0]].shape, T[op.inputs[1]].shape
+        nb = xs[0]
+        Fo, Cg, R = ws
+        g = int(op.attrs.get("groups", 1) or 1)
+        Fg = Fo // g
+        _, _, Lo = out_shape
+        K = Cg * R
+        st, dl = _pair(op.attrs.get("stride", 1))[0], _pair(op.attrs.get("dilation", 1))[0]
+        pad_attr = op.attrs.get("padding", 0)
+        if isinstance(pad_attr, str):
+            if pad_attr == "valid":
+                pd = 0
+            else:  # "same" (stride 1)
+                tot = dl * (R - 1)
+                if tot % 2:
+                    raise ValueError(f"{op.where()}: asymmetric 'same' padding is not supported")
+                pd = tot // 2
+        else:
+            pd = _pair(pad_attr)[0]
+
+        def im2col1(x: np.ndarray) -> np.ndarray:
+            xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[:, :, None, :]
+            cols = F.unfold(xt, (1, R), dilation=(1, dl), padding=(0, pd), stride=(1, st))  # [nb, C*R, Lo]
+            c = cols.numpy().reshape(nb, g, K, Lo).transpose(1, 0, 3, 2)
+            return np.ascontiguousarray(c).reshape(g, nb * Lo, K)
+
+        def filters1(w: np.ndarray) -> np.ndarray:
+            return w.reshape(g, Fg, K).transpose(0, 2, 1)
+
+        def conv1_out(o: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(o.reshape(g, nb, Lo, Fg).transpose(1, 0, 3, 2)).reshape(out_shape)
+
+        def conv1_bmn(o: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(o.reshape(nb, g, Fg, Lo).transpose(1, 0, 3, 2)).reshape(g, nb * Lo, Fg)
+
+        return GemmLayout("conv1d", g, nb * Lo, Fg, K, out_shape, im2col1, filters1, conv1_out, conv1_bmn, groups=g)
     raise ValueError(f"{op.where()}: not a GEMM")
 
 
@@ -728,7 +800,7 @@ class Emulator:
             rec = self._sdpa_piece(mop, op, tiles)
         elif op.kind in ("view", "const"):
             rec = self._layout(mop, op, tiles)
-        elif op.kind in ("linear", "matmul", "conv2d") and mop.unit == "array":
+        elif op.kind in ("linear", "matmul", "conv2d", "conv1d") and mop.unit == "array":
             rec = self._gemm(mop, op, tiles)
         else:  # the vector unit (a GEMM mapped there too, e.g. a sparse decoder), or folded ("none")
             rec = self._vector(mop, op, tiles)
@@ -782,11 +854,14 @@ class Emulator:
         return PieceRecord(mop, op, "vector", list(zip(op.outputs, res)), probs, inputs=vals, full=full)
 
     # -- GEMM -----------------------------------------------------------------------------------------
-    def _gemm_ctx(self, op: Op) -> dict[str, Any]:
+    def _gemm_ctx(self, op: Op, mop: MappedOp | None = None) -> dict[str, Any]:
         hit = self.ctx.get(op.name)
         if hit is not None:
             return hit  # type: ignore[no-any-return]
         lay = gemm_layout(op, self.g)
+        packed = int((mop.plan or {}).get("packed_groups", 1) or 1) if mop is not None else 1
+        if packed > 1:  # groups packed per block-diagonal GEMM (mapping/lowering.py)
+            lay = packed_layout(lay, packed)
         a_name, b_name = op.inputs[0], op.inputs[1]
         va, vb = self.get(a_name), self.get(b_name)
         c: dict[str, Any] = {"layout": lay}
@@ -830,7 +905,7 @@ class Emulator:
         return self.ctx.setdefault(op.name, c)
 
     def _gemm(self, mop: MappedOp, op: Op, tiles: Sequence[Tile]) -> PieceRecord:
-        c = self._gemm_ctx(op)
+        c = self._gemm_ctx(op, mop)
         lay: GemmLayout = c["layout"]
         dims = (lay.batch, lay.M, lay.N, lay.K)
         probs: list[str] = []

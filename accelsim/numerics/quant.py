@@ -118,7 +118,7 @@ def calibrate(traced: Traced) -> tuple[dict[str, float], dict[str, Any]]:
 
 def gemm_channel_axis(op: Op, graph: Graph) -> int:
     """Axis of the output channel (N) in a weight B read directly by ``op``."""
-    if op.kind in ("linear", "conv2d"):
+    if op.kind in ("linear", "conv2d", "conv1d"):
         return 0
     nb = len(graph.tensors[op.inputs[1]].shape)
     if op.attrs.get("transpose_b"):
@@ -287,7 +287,7 @@ def max_reduction(graph: Graph) -> int:
     for op in graph.ops:
         if op.kind in ("linear", "matmul"):
             k = max(k, T[op.inputs[0]].shape[-1] if T[op.inputs[0]].shape else 1)
-        elif op.kind == "conv2d":
+        elif op.kind in ("conv2d", "conv1d"):
             k = max(k, math.prod(T[op.inputs[1]].shape[1:]))
         elif op.kind == "sdpa":
             k = max(k, T[op.inputs[0]].shape[-1], T[op.inputs[1]].shape[-2])
@@ -338,7 +338,7 @@ def build_plan(traced: Traced, precision: str, calib_max: Mapping[str, float]) -
     plan = QuantPlan(precision, qmax, dict(calib_max), stored, scale, inherit)
     params = traced.params
     for op in g.ops:
-        if op.kind in ("linear", "matmul", "conv2d"):
+        if op.kind in ("linear", "matmul", "conv2d", "conv1d"):
             plan.gemm[op.name] = _gemm_q(plan, op, g, params)
         elif op.kind in ("sdpa", "attention"):
             out = op.outputs[0]

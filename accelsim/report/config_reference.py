@@ -57,6 +57,8 @@ NAMED_UNITS: dict[str, str] = {
     "engines": "engines",
     "lanes": "lanes",
     "queue_depth": "commands",
+    "chips": "chips",
+    "links_per_chip": "links",
 }
 
 

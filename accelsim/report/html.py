@@ -533,6 +533,52 @@ def _keyed(k: str, v: Any) -> str:
     return _int(v) if isinstance(v, int) else _g(v)
 
 
+def svg_tpot(series: Sequence[tuple[str, Sequence[float], str]]) -> str:
+    """TPOT (s) per decode step, one line per side (label, values, colour)."""
+    series = [x for x in series if x[1]]
+    if not series:
+        return ""
+    w, h, left, bottom, top = 760, 260, 70, 36, 14
+    pw, ph = w - left - 20, h - top - bottom
+    n = max(len(v) for _, v, _ in series)
+    vmax = max(max(v) for _, v, _ in series) or 1.0
+    parts = [f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#888"/>',
+             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#888"/>',
+             _t(left + pw / 2, h - 6, "decode step", "middle", "lbl"),
+             _t(left - 6, top + 10, _time(vmax), "end", "lbl"),
+             _t(left - 6, top + ph, "0", "end", "lbl")]
+    for j, (name, vals, col) in enumerate(series):
+        pts = " ".join(f"{left + pw * i / max(1, n - 1):.1f},{top + ph * (1 - v / vmax):.1f}" for i, v in enumerate(vals))
+        parts.append(f'<polyline fill="none" stroke="{col}" stroke-width="1.5" points="{pts}">'
+                     f"<title>{_e(name)}</title></polyline>")
+        parts.append(_t(left + pw - 4, top + 14 + 14 * j, name, "end", "lbl", f'fill="{col}"'))
+    return _svg(w, h, "".join(parts), "TPOT per decode step")
+
+
+def _sec_inference(d: dict[str, Any]) -> tuple[str, str, str] | None:
+    inf = d.get("inference")
+    if not inf:
+        return None
+    g = (d.get("gpu") or {}).get("inference") or {}
+    ok = bool(g) and "error" not in g
+    rows: list[list[tuple[Any, str]]] = []
+    for label, key, fmt in (("TTFT (prefill)", "ttft_s", _time), ("TPOT (mean decode step)", "tpot_s", _time),
+                            ("end to end", "e2e_s", _time), ("tokens/s", "tokens_per_s", _g),
+                            ("energy per token (J)", "energy_per_token_j", _g),
+                            ("KV cache", "kv_cache_bytes", _bytes), ("KV cache location", "kv_cache_location", str),
+                            ("weights", "weight_bytes", _bytes),
+                            ("largest batch at this context", "max_batch_at_context", _int)):
+        a, b = inf.get(key), g.get(key) if ok else None
+        rows.append([(label, ""), (fmt(a) if a is not None else "-", "num"),
+                     (fmt(b) if b is not None else "-", "num")])
+    body = _table([("metric", ""), ("ASIC", "num"), ("GPU", "num")], rows)
+    body += "<h3>TPOT per decode step</h3>" + svg_tpot(
+        [("ASIC", inf.get("tpot_curve_s") or [], PALETTE[0])] + ([("GPU", g.get("tpot_curve_s") or [], PALETTE[1])] if ok else []))
+    note = (f"{inf['batch']} sequence(s) of {inf['prompt_tokens']} prompt tokens generating "
+            f"{inf['generated_tokens']} tokens each; {inf['method']}")
+    return _section("inference", "Generation", body, note)
+
+
 def _sec_gpu(d: dict[str, Any]) -> tuple[str, str, str] | None:
     g = d.get("gpu")
     if not isinstance(g, dict):
@@ -954,11 +1000,19 @@ def _sec_ops(d: dict[str, Any]) -> tuple[str, str, str] | None:
             (o.get("macs"), _int(o.get("macs"))), (db, _bytes(db)),
             (ai if ai is not None else -1, _g(ai) if ai is not None else "—"),
             (o.get("utilization"), _util_bar(o.get("utilization"))),
-            (o.get("tiles"), _int(o.get("tiles"))), (o.get("note"), _e(o.get("note", ""))),
+            (o.get("tiles"), _int(o.get("tiles"))),
+            # what the mapping chose, and the cost model's cycles beside the simulated ones
+            (o.get("mapping"), _e(o.get("mapping") or "")), (o.get("residency"), _e(o.get("residency") or "")),
+            (o.get("predicted_cycles") if _isnum(o.get("predicted_cycles")) else -1,
+             _int(o.get("predicted_cycles")) if _isnum(o.get("predicted_cycles")) else "—"),
+            (o.get("bound"), _e(o.get("bound") or "")),
+            (o.get("note"), _e(o.get("note", ""))),
         ])
     cols = [("#", "num"), ("op", "text wrap"), ("kind", "text"), ("module", "text wrap"), ("unit", "text"),
             ("start", "num"), ("end", "num"), ("cycles", "num"), ("% of latency", "num"), ("MACs", "num"),
-            ("DRAM bytes", "num"), ("op/B", "num"), ("utilization", "num"), ("tiles", "num"), ("note", "text wrap")]
+            ("DRAM bytes", "num"), ("op/B", "num"), ("utilization", "num"), ("tiles", "num"),
+            ("mapping", "text wrap"), ("residency", "text wrap"), ("predicted cycles", "num"), ("bound", "text"),
+            ("note", "text wrap")]
     body = ('<input type="search" class="filter" data-table="ops-table" placeholder="filter ops…" '
             'aria-label="filter ops">' + _table(cols, rows, table_id="ops-table"))
     return _section("ops", f"Per-op table ({len(ops)} ops)", body, "Click a column header to sort.")
@@ -1088,6 +1142,7 @@ def render_html(data: dict[str, Any]) -> str:
     arch = arch_summary(data)
     sections = [
         _sec_summary(data, arch),
+        _sec_inference(data),
         _sec_gpu(data),
         _sec_layers(data),
         _sec_util(data),

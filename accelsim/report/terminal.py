@@ -69,8 +69,13 @@ def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool =
         f"{d['total_cycles']:,} cycles = {fmt_time(d['latency_s'])} @ {d['clock_ghz']:g} GHz"
     )
     console.print(headline)
+    inf = d.get("inference")
+    if inf:
+        console.print(_inference_line(inf))
     if quiet:
         return
+    if inf:
+        print_inference(d, console)
     s = Table(title="Summary", show_header=False, title_justify="left")
     s.add_column(style="dim")
     s.add_column(justify="right")
@@ -111,12 +116,16 @@ def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool =
     t = Table(title=f"Ops ({len(shown)} of {len(allops)} by cycles; an op's pieces, e.g. attention "
                     "per head group, as one row)", title_justify="left")
     for c in ("op", "module", "unit", "pieces", "start (cycle)", "end (cycle)", "cycles", "MACs", "DRAM",
-              "utilization"):
+              "utilization", "predicted (cycles)"):
         t.add_column(c, justify="left" if c in ("op", "module", "unit") else "right", overflow="fold")
+    # the cost model's cycles for an IR op of one piece (the mapping itself: ops.csv, `accelsim explain`)
+    piece = {str(o.get("ir_op") or o.get("name")): o for o in d["ops"]}
     for o in shown:
+        p = piece.get(o["name"], {}) if o["pieces"] == 1 else {}
+        pc = p.get("predicted_cycles")
         t.add_row(_e(o["name"]), _e(o["module"] or "<top>"), o["unit"], str(o["pieces"]), f"{o['start_cycle']:,}",
                   f"{o['end_cycle']:,}", f"{o['cycles']:,}", f"{o['macs']:,}", fmt_bytes(o["dram_bytes"]),
-                  f"{o['utilization']:.0%}")
+                  f"{o['utilization']:.0%}", f"{pc:,}" if isinstance(pc, int) else "")
     console.print(t)
     print_energy_gpu(d, console)
     print_residual(d, console)
@@ -294,3 +303,97 @@ def print_check(d: dict[str, Any], console: Any) -> None:
     if v:
         console.print("vs the fp32 model: " + ", ".join(f"{k} {val:.4g}" if isinstance(val, float) else f"{k} {val}"
                                                        for k, val in v.items() if not isinstance(val, (dict, list))))
+
+
+def print_explain(d: dict[str, Any], console: Any) -> None:
+    """``accelsim explain``: per op, what the mapping chose and why (the data of
+    :func:`accelsim.mapping.explain.explain`)."""
+    for o in d["ops"]:
+        head = (f"[bold]{_e(o['name'])}[/] ({_e(o['kind'])}, module '{_e(o['module'] or '<top>')}') on "
+                f"[bold]{_e(d['arch'])}[/]: {_e(o.get('mapping') or o.get('note') or 'free')}")
+        console.print(head)
+        if o.get("residency"):
+            console.print(f"  residency: {_e(o['residency'])}")
+        typ = o.get("type")
+        if typ == "gemm":
+            g = o["gemm"]
+            if o.get("space") is not None:
+                console.print(f"  GEMM {g['batch']}x{g['M']}x{g['N']}x{g['K']} (batch x M x N x K); objective "
+                              f"{o['objective']}: {o['space']:,} candidates, {o['feasible']:,} fit the SRAM, "
+                              f"{o['evaluated']:,} costed")
+            if o["candidates"]:
+                t = Table(title_justify="left", title=f"best {len(o['candidates'])} by the cost model (winner first)")
+                for c in ("", "mapping", "cycles", "DRAM", "energy", "tiles", "bound", "SRAM use", "simulated"):
+                    t.add_column(c, justify="left" if c in ("", "mapping", "bound", "SRAM use") else "right",
+                                 overflow="fold")
+                for c in o["candidates"]:
+                    sl = c.get("sram_limit")
+                    use = f"{_e(sl['partition'])} {sl['fraction']:.0%}" if sl else ""
+                    sim = c.get("simulated_cycles")
+                    t.add_row("*" if c["winner"] else "", _e(c["mapping"]), f"{c['cycles']:,}",
+                              fmt_bytes(c["dram_bytes"]), fmt_energy(c["energy_pj"] * 1e-12), f"{c['tiles']:,}",
+                              _e(c["bound"]), use, f"{sim:,}" if isinstance(sim, int) else "")
+                console.print(t)
+                console.print(f"  binds: {_e(o['candidates'][0]['limit'])}")
+            if o.get("simulated"):
+                sims = sorted(o["simulated"], key=lambda s: (s["simulated_cycles"], s["mapping"]))
+                console.print(f"  checked in SimPy ({len(sims)} candidates; the fastest "
+                              f"{min(3, len(sims))}, simulated cycles vs estimated): " + "; ".join(
+                                  f"{_e(s['mapping'])}: {s['simulated_cycles']:,} vs {s['estimated_cycles']:,}"
+                                  for s in sims[:3]))
+        elif typ == "attention":
+            console.print(f"  fused attention on {_e(', '.join(o.get('arrays') or []))}: query blocks of "
+                          f"{o.get('query_block')} rows, {o.get('units')} units, K/V "
+                          f"{'once per head' if o.get('kv_reuse') else 'once per query block'}"
+                          + (", blocks above the causal diagonal skipped" if o.get("causal_skip") else ""))
+            console.print(f"  estimate: {o.get('predicted_cycles'):,} cycles (arrays {o.get('array_cycles'):,}, "
+                          f"vector {o.get('vector_cycles'):,}), {fmt_bytes(o.get('predicted_dram_bytes') or 0)} "
+                          f"DRAM; MACs executed {o.get('macs_executed'):,} of {o.get('macs_full'):,}")
+        elif typ == "vector":
+            console.print(f"  {o['tiles']:,} tile(s), {o['elements']:,} elements, work "
+                          + ", ".join(f"{_e(k)} {v:,}" for k, v in o["work"].items())
+                          + f"; {o['compute_cycles']:,} vector cycles on {o['lanes']:,} lanes, "
+                          f"{fmt_bytes(o['dram_bytes'])} DRAM ({o['dram_cycles']:,} cycles): {o['bound']}-bound")
+        console.print(f"  why: {_e(o.get('why') or '')}")
+
+
+def _inference_line(inf: dict[str, Any]) -> str:
+    tp = inf.get("tpot_s")
+    return (f"generation: {inf['batch']} x ({inf['prompt_tokens']} prompt + {inf['generated_tokens']} generated "
+            f"tokens): TTFT {fmt_time(inf['ttft_s'])}, TPOT {fmt_time(tp) if tp is not None else '-'}, "
+            f"{inf['tokens_per_s']:,.1f} tokens/s, {inf['energy_per_token_j'] * 1e3:.3f} mJ/token")
+
+
+def print_inference(d: dict[str, Any], console: Any) -> None:
+    """The generation table: TTFT, TPOT, throughput, energy per token, memory; ASIC and GPU."""
+    inf = d["inference"]
+    g = (d.get("gpu") or {}).get("inference") or {}
+    has_gpu = bool(g) and "error" not in g
+    t = Table(title=f"Generation ({_e(inf['method'])}; the prefill below is its first "
+                    f"{'two layers' if 'extrapolated' in inf['method'] else 'pass'})", title_justify="left")
+    t.add_column("metric")
+    t.add_column("ASIC", justify="right")
+    if has_gpu:
+        t.add_column(f"GPU ({_e(str(d['gpu'].get('profile', '')))}, {_e(str(g.get('launch_mode', '')))})",
+                     justify="right")
+
+    def row(label: str, key: str, fmt: Any) -> None:
+        a = inf.get(key)
+        cells = [label, fmt(a) if a is not None else "-"]
+        if has_gpu:
+            b = g.get(key)
+            cells.append(fmt(b) if b is not None else "-")
+        t.add_row(*cells)
+
+    row("TTFT (prefill)", "ttft_s", fmt_time)
+    row("TPOT (mean decode step)", "tpot_s", fmt_time)
+    row("end to end", "e2e_s", fmt_time)
+    row("throughput (tokens/s)", "tokens_per_s", lambda x: f"{x:,.1f}")
+    row("energy per token", "energy_per_token_j", lambda x: f"{x * 1e3:,.3f} mJ")
+    row("KV cache", "kv_cache_bytes", lambda x: f"{x / 2**20:,.2f} MiB")
+    row("KV cache location", "kv_cache_location", str)
+    row("weights", "weight_bytes", lambda x: f"{x / 2**20:,.2f} MiB")
+    row("largest batch at this context", "max_batch_at_context", lambda x: f"{x:,}")
+    console.print(t)
+    if g and "error" in g:
+        console.print(f"GPU: {_e(str(g['error']))}")

@@ -7,7 +7,7 @@ events are scheduled per tile and per transfer, never per cycle.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from accelsim.errors import SimError
 from accelsim.mapping.program import Program, Tile
 from accelsim.sim.dma import DmaEngines
 from accelsim.sim.dram import Dram
+from accelsim.sim.lean import fire
 from accelsim.sim.policy import AccessPolicy
 from accelsim.sim.sequencer import Sequencer
 from accelsim.sim.sram import Sram
@@ -57,6 +58,18 @@ class SimOutput:
 
 def simulate(program: Program, arch: ArchSpec) -> SimOutput:
     env = simpy.Environment()
+    chip = prepare(env, program, arch)
+    env.process(chip.sequencer.process())
+    env.run()
+    return chip.output(int(env.now))
+
+
+def prepare(env: simpy.Environment, program: Program, arch: ArchSpec,
+            extra_units: Mapping[str, Any] | None = None) -> ChipRun:
+    """Build one chip's units for ``program`` in ``env`` (shared by the chips of a system,
+    :mod:`accelsim.sim.system`); ``extra_units`` adds units by name (a chip's ``link`` unit runs
+    its collective tiles). Start ``chip.sequencer.process()``, run ``env``, then call
+    :meth:`ChipRun.output`."""
     stats = Stats()
     instances = arch.array_instances()
     ideal = program.mode == "scalesim"
@@ -67,15 +80,13 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
     vector = VectorUnit(env, "vector", len(arrays), arch.vector, sram, stats)
     units: dict[str, ComputeUnit] = {a.name: a for a in arrays}
     units["vector"] = vector
+    if extra_units:
+        units.update(extra_units)
     op_dram = [0] * len(program.ops)
 
     def move(tile: Tile, unit: ComputeUnit, transfers: tuple[Any, ...]) -> Generator[Any, Any, None]:
         """Run a tile's loads (or stores) concurrently on the DMA engines."""
-        procs = [
-            env.process(dma.transfer(tr, tr.banks))
-            for tr in transfers
-        ]
-        yield procs[0] if len(procs) == 1 else env.all_of(procs)
+        yield dma.move(transfers)
         op_dram[tile.op] += sum(t.nbytes for t in transfers)
 
     # tiles other tiles wait for (fused ops): one event each, fired when the tile finishes
@@ -108,7 +119,7 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
         seq.queue.release(qreq)
         seq.tile_finished(tile)
         if tile.id in tile_done:
-            tile_done[tile.id].succeed()
+            fire(tile_done[tile.id])  # scheduled only when a tile waits on it (sim/lean.py)
 
     seqspec = arch.controller.sequencer
     policy = AccessPolicy(arch.residual) if arch.residual is not None else None
@@ -120,12 +131,41 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
         run_tile=run_tile,
         policy=policy,
     )
-    env.process(seq.process())
-    env.run()
+    return ChipRun(env, program, arch, seq, arrays, vector, dma, dram, sram, stats, policy, op_dram, ideal)
+
+
+@dataclass
+class ChipRun:
+    """A program set up on one chip's units (:func:`prepare`)."""
+
+    env: simpy.Environment
+    program: Program
+    arch: ArchSpec
+    sequencer: Sequencer
+    arrays: list[SystolicArray]
+    vector: VectorUnit
+    dma: DmaEngines
+    dram: Dram
+    sram: Sram
+    stats: Stats
+    policy: AccessPolicy | None
+    op_dram: list[int]
+    ideal: bool
+
+    def output(self, total: int) -> SimOutput:
+        """The run's outcome once the environment has run; ``total``: its last cycle."""
+        env, program, seq, stats, op_dram = self.env, self.program, self.sequencer, self.stats, self.op_dram
+        arrays, vector, dma, dram, sram, policy, ideal = (self.arrays, self.vector, self.dma, self.dram, self.sram,
+                                                          self.policy, self.ideal)
+        return _output(env, program, seq, stats, op_dram, arrays, vector, dma, dram, sram, policy, ideal, total)
+
+
+def _output(env: simpy.Environment, program: Program, seq: Sequencer, stats: Stats, op_dram: list[int],
+            arrays: list[SystolicArray], vector: VectorUnit, dma: DmaEngines, dram: Dram, sram: Sram,
+            policy: AccessPolicy | None, ideal: bool, total: int) -> SimOutput:
     unfinished = [op.name for op, ev in zip(program.ops, seq.done) if not ev.triggered]
     if unfinished:
         raise SimError(f"simulation ended with unfinished ops: {', '.join(unfinished[:5])}")
-    total = int(env.now)
     try:
         events = next(env._eid)  # type: ignore[attr-defined]  # SimPy's event id counter
     except (AttributeError, TypeError):  # pragma: no cover

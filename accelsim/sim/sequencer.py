@@ -14,6 +14,7 @@ from typing import Any
 import simpy
 
 from accelsim.mapping.program import Program, Tile
+from accelsim.sim.lean import LeanResource, Task, fire
 
 
 class Sequencer:
@@ -30,7 +31,7 @@ class Sequencer:
         self.env = env
         self.program = program
         self.issue_cycles = issue_cycles
-        self.queue = simpy.Resource(env, capacity=queue_depth)
+        self.queue = LeanResource(env, capacity=queue_depth)
         self.run_tile = run_tile
         n = len(program.ops)
         self.ready = [env.event() for _ in range(n)]
@@ -44,18 +45,18 @@ class Sequencer:
         self.commands = 0
         self.op_start: list[int | None] = [None] * n
         self.op_end: list[int] = [0] * n
-        for i in [i for i in range(n) if self.pending_deps[i] == 0]:
+        for i in [i for i in range(n) if self.pending_deps[i] == 0]:  # listed first: readying cascades
             self._make_ready(i)
 
     def _make_ready(self, i: int) -> None:
-        self.ready[i].succeed()
+        fire(self.ready[i])  # scheduled only when the issue loop waits on it
         if self.remaining_tiles[i] == 0:
             self.op_start[i] = self.env.now
             self.finish_op(i)
 
     def finish_op(self, i: int) -> None:
         self.op_end[i] = self.env.now
-        self.done[i].succeed()
+        fire(self.done[i])  # scheduled only when something waits on it
         for j in self.dependents[i]:
             self.pending_deps[j] -= 1
             if self.pending_deps[j] == 0:
@@ -68,20 +69,43 @@ class Sequencer:
             self.finish_op(i)
 
     def process(self) -> Generator[Any, Any, None]:
+        """The issue loop (a SimPy process generator).
+
+        An issued tile's process starts as SimPy would start it: right after this loop next
+        yields (SimPy runs a new process from an urgent event at the same cycle, before any
+        other event, and this loop yields again without touching the tile's resources). So the
+        tile's first step runs here, just before that yield, with no event of its own; the last
+        tile, after which this loop ends, is started by an urgent event as SimPy does."""
         env = self.env
+        ready = self.ready
+        queue = self.queue
+        issue = self.issue_cycles
+        policy = self.policy
+        ops = self.program.ops
+        op_start = self.op_start
+        run_tile = self.run_tile
+        pending: Generator[Any, Any, None] | None = None  # issued in this step, not started yet
         for tile in self.program.tiles:
-            ev = self.ready[tile.op]
+            ev = ready[tile.op]
             if not ev.triggered:
+                if pending is not None:
+                    Task(env, pending, now=True)
+                    pending = None
                 yield ev
-            req = self.queue.request()
+            req = queue.request()
+            if pending is not None:
+                Task(env, pending, now=True)
+                pending = None
             yield req
-            if self.issue_cycles:
-                yield env.timeout(self.issue_cycles)
+            if issue:
+                yield env.timeout(issue)
             self.commands += 1
-            if tile.access and self.policy is not None:
-                op = self.program.ops[tile.op]
+            if tile.access and policy is not None:
+                op = ops[tile.op]
                 for role, part, acc, nb in tile.access:
-                    self.policy.check(op.name, op.module, role, part, acc, nb, int(env.now))
-            if self.op_start[tile.op] is None:
-                self.op_start[tile.op] = env.now
-            env.process(self.run_tile(tile, req))
+                    policy.check(op.name, op.module, role, part, acc, nb, int(env.now))
+            if op_start[tile.op] is None:
+                op_start[tile.op] = env.now
+            pending = run_tile(tile, req)  # a process nobody waits for: no completion event
+        if pending is not None:
+            Task(env, pending)

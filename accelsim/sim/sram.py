@@ -16,8 +16,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from collections.abc import Iterable
+
 from accelsim.arch.spec import ArchSpec
 from accelsim.errors import SimError
+from accelsim.mapping.program import SramAccess
 
 
 @dataclass
@@ -45,7 +48,9 @@ class Sram:
             )
 
     def count(self, partition: str, nbytes: int, write: bool) -> None:
-        p = self.parts[partition]
+        p = self.parts.get(partition)
+        if p is None:
+            raise SimError(f"SRAM access to unknown partition '{partition}'")
         if write:
             p.writes += nbytes
         else:
@@ -59,14 +64,75 @@ class Sram:
         if p is None:
             raise SimError(f"SRAM access to unknown partition '{partition}'")
         b0, b1 = banks
+        nb = p.banks
         if b1 <= b0:
-            b0, b1 = 0, p.banks
-        if not (0 <= b0 < b1 <= p.banks):
-            raise SimError(f"SRAM access to banks [{b0}, {b1}) of partition '{partition}' ({p.banks} banks)")
+            b0, b1 = 0, nb
+        if not (0 <= b0 < b1 <= nb):
+            raise SimError(f"SRAM access to banks [{b0}, {b1}) of partition '{partition}' ({nb} banks)")
         busy = math.ceil(nbytes / ((b1 - b0) * p.bank_bpc))
         fa = p.free_at
-        s = max(start, max(fa[b0:b1]))
-        end = s + busy
-        for b in range(b0, b1):
-            fa[b] = end
+        if b1 - b0 == 1:
+            f = fa[b0]
+            s = f if f > start else start
+            fa[b0] = s + busy
+        else:
+            f = max(fa[b0:b1])
+            s = f if f > start else start
+            fa[b0:b1] = [s + busy] * (b1 - b0)
         return s - start, busy
+
+    def transfer_access(self, partition: str, banks: tuple[int, int], start: int, nbytes: int,
+                        write: bool) -> tuple[int, int]:
+        """A DMA transfer's access: :meth:`count` it, then :meth:`reserve` its region."""
+        p = self.parts.get(partition)
+        if p is None:
+            raise SimError(f"SRAM access to unknown partition '{partition}'")
+        if write:
+            p.writes += nbytes
+        else:
+            p.reads += nbytes
+        return self.reserve(partition, banks, start, nbytes)
+
+    def compute_access(self, accesses: Iterable[SramAccess], start: int) -> tuple[int, int]:
+        """A compute tile's SRAM accesses from cycle ``start``: count every access; the
+        accesses to one region (partition, banks) share its bandwidth, so each region is
+        reserved once for their bytes, in the order the regions first appear. Returns
+        ``(wait, busy)``: the longest wait for a region and the longest time one is held."""
+        parts = self.parts
+        per_region: dict[tuple[str, tuple[int, int]], int] = {}
+        for acc in accesses:
+            part = acc.partition
+            nbytes = acc.nbytes
+            key = (part, acc.banks)
+            per_region[key] = per_region.get(key, 0) + nbytes
+            p = parts.get(part)
+            if p is None:
+                raise SimError(f"SRAM access to unknown partition '{part}'")
+            if acc.write:
+                p.writes += nbytes
+            else:
+                p.reads += nbytes
+        wait = need = 0
+        ceil = math.ceil
+        for (part, (b0, b1)), nbytes in per_region.items():
+            p = parts[part]
+            nb = p.banks
+            if b1 <= b0:
+                b0, b1 = 0, nb
+            if not (0 <= b0 < b1 <= nb):
+                raise SimError(f"SRAM access to banks [{b0}, {b1}) of partition '{part}' ({nb} banks)")
+            busy = ceil(nbytes / ((b1 - b0) * p.bank_bpc))
+            fa = p.free_at
+            if b1 - b0 == 1:
+                f = fa[b0]
+                s = f if f > start else start
+                fa[b0] = s + busy
+            else:
+                f = max(fa[b0:b1])
+                s = f if f > start else start
+                fa[b0:b1] = [s + busy] * (b1 - b0)
+            if s - start > wait:
+                wait = s - start
+            if busy > need:
+                need = busy
+        return wait, need

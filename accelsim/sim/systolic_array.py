@@ -28,6 +28,9 @@ class SystolicArray(ComputeUnit):
         self._stream_end = -1  # cycle the previous tile's last fold finished streaming in
         self._last_stream = 0  # that fold's streamed length
         self.hidden_fill_cycles = 0
+        # (compute utilization, mapping efficiency) per tile shape (m, n, k): pure functions of
+        # the shape and this array's spec, so computed once per shape
+        self._util: dict[tuple[int, ...], tuple[float, float]] = {}
 
     def hold_cycles(self, tile: Tile, now: int) -> int:
         """Pipeline continuation: a tile that starts the cycle the previous one's last fold has
@@ -50,12 +53,18 @@ class SystolicArray(ComputeUnit):
 
     def account(self, tile: Tile) -> None:
         self.macs += tile.macs
-        if len(tile.dims) == 3 and tile.compute_cycles:
-            m, n, k = tile.dims
-            s = self.spec
-            self._su_weighted += tile.compute_cycles * systolic.compute_utilization(s.dataflow, m, n, k, s.rows, s.cols)
-            self._me_weighted += tile.compute_cycles * systolic.mapping_efficiency(s.dataflow, m, n, k, s.rows, s.cols)
-            self._su_weight += tile.compute_cycles
+        cc = tile.compute_cycles
+        dims = tile.dims
+        if cc and len(dims) == 3:
+            u = self._util.get(dims)
+            if u is None:  # a tile shape seen for the first time (a program has a few dozen)
+                m, n, k = dims
+                s = self.spec
+                u = self._util[dims] = (systolic.compute_utilization(s.dataflow, m, n, k, s.rows, s.cols),
+                                        systolic.mapping_efficiency(s.dataflow, m, n, k, s.rows, s.cols))
+            self._su_weighted += cc * u[0]
+            self._me_weighted += cc * u[1]
+            self._su_weight += cc
 
     @property
     def scalesim_compute_utilization(self) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 import simpy
 
 from accelsim.mapping.program import Tile
+from accelsim.sim.lean import LeanResource
 from accelsim.sim.sram import Sram
 from accelsim.sim.stats import Stats
 
@@ -26,8 +27,8 @@ class ComputeUnit:
         self.env = env
         self.name = name
         self.index = index
-        self.res = simpy.Resource(env, capacity=1)
-        self.buffer_slots = simpy.Resource(env, capacity=2)
+        self.res = LeanResource(env, capacity=1)
+        self.buffer_slots = LeanResource(env, capacity=2)
         self.sram = sram
         self.stats = stats
         self.busy_cycles = 0
@@ -52,16 +53,12 @@ class ComputeUnit:
         wait = 0
         ideal = self.hold_cycles(tile, now)
         need = ideal
-        # A tile's accesses to one region share its bandwidth: reserve them together.
-        per_region: dict[tuple[str, tuple[int, int]], int] = {}
-        for acc in tile.sram:
-            key = (acc.partition, acc.banks)
-            per_region[key] = per_region.get(key, 0) + acc.nbytes
-            self.sram.count(acc.partition, acc.nbytes, acc.write)
-        for (part, banks), nbytes in per_region.items():
-            w, busy = self.sram.reserve(part, banks, now, nbytes)
-            wait = max(wait, w)
-            need = max(need, busy)
+        if tile.sram:
+            # a region's wait or hold beyond the ideal stalls the tile
+            w, busy = self.sram.compute_access(tile.sram, now)
+            wait = w
+            if busy > need:
+                need = busy
         dur = wait + need
         st = self.stats
         st.bank_conflict_cycles += wait

@@ -177,8 +177,47 @@ def fold_static(
             "shape": list(v.shape),
             "dtype": str(v.dtype).removeprefix("torch."),
         }
+        causal = _causal_kind(v, cone, nodes)
+        if causal is not None:
+            rec["causal"] = causal
         res.folded[n] = (v.detach(), rec)
     return res
+
+
+def _causal_kind(v: torch.Tensor, cone: list[Node], nodes: list[Node]) -> str | None:
+    """The causal-mask pattern of a folded value (:func:`accelsim.workload.masks.causal_mask_kind`).
+    On the meta device (shapes only) a mask that depends on shapes alone (its cone reads no
+    buffer) is evaluated once more on the CPU to tell."""
+    from accelsim.workload.masks import causal_mask_kind
+
+    if v.dim() < 2 or not (v.dtype == torch.bool or v.is_floating_point()):
+        return None
+    if v.device.type != "meta":
+        return causal_mask_kind(v)
+    if v.numel() > (1 << 26):
+        return None
+    members = set(cone)
+    if any(i.op == "placeholder" for m in cone for i in _node_inputs(m)):
+        return None
+    cpu = torch.device("cpu")
+    vals: dict[Node, Any] = {}
+
+    def arg(x: Node) -> Any:
+        return vals[x]
+
+    try:
+        with torch.no_grad():
+            for m in nodes:
+                if m not in members:
+                    continue
+                args, kwargs = torch.fx.node.map_arg((m.args, m.kwargs), arg)
+                if "device" in kwargs:
+                    kwargs = {**kwargs, "device": cpu}
+                vals[m] = m.target(*args, **kwargs)  # type: ignore[operator]
+    except Exception:  # noqa: BLE001 - then it is simply not recognised
+        return None
+    out = vals.get(cone[0])
+    return causal_mask_kind(out) if isinstance(out, torch.Tensor) and out.device.type == "cpu" else None
 
 
 def _short(n: Node) -> str:

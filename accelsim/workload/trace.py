@@ -1414,6 +1414,7 @@ def _convert(
 
     # folded static values: const tensors named after their node
     folded_meta: list[dict[str, Any]] = []
+    causal_masks: dict[str, str] = {}
     if folding:
         for n, (val, rec) in folding.folded.items():
             ir_name = f"{n.name}_folded"
@@ -1426,6 +1427,8 @@ def _convert(
             tensors[ir_name] = TensorInfo(ir_name, shape, dtype_name(val.dtype), "const", f"folded:{n.name}")
             params[ir_name] = val
             folded_meta.append({"tensor": ir_name, **rec})
+            if rec.get("causal") and tuple(val.shape) == shape:  # the lowering maps its SDPA as is_causal
+                causal_masks[ir_name] = str(rec["causal"])
 
     # -- ops -----------------------------------------------------------------------------------
     ops: list[Op] = []
@@ -1526,6 +1529,8 @@ def _convert(
         meta = {**meta, "tied_weights": {strip(k): strip(v) for k, v in tied.items()}}
     if folded_meta:
         meta = {**meta, "folded": folded_meta}
+    if causal_masks:
+        meta = {**meta, "causal_masks": causal_masks}
     try:
         json.dumps(meta)
     except (TypeError, ValueError) as e:
@@ -1551,6 +1556,9 @@ def _convert(
     if "folded" in meta:  # folded values nothing reads any more (e.g. empty lazy caches) are gone
         kept = [f for f in meta["folded"] if f.get("kind") != "static" or f.get("tensor") in ordered]
         meta = {**meta, "folded": kept} if kept else {k: v for k, v in meta.items() if k != "folded"}
+    if "causal_masks" in meta:
+        cm = {k: v for k, v in meta["causal_masks"].items() if k in ordered}
+        meta = {**meta, "causal_masks": cm} if cm else {k: v for k, v in meta.items() if k != "causal_masks"}
 
     graph = Graph(name, ordered, tuple(ops), tuple(graph_inputs), tuple(out_names), meta)
     graph.verify()
