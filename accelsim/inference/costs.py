@@ -108,10 +108,13 @@ class StepModel:
     layers: int = 0
     kv_per_token: int = 0  # bytes per token per sequence, all layers, at the arch's precision
     weight_bytes: int = 0
+    graphs: dict[tuple[Any, ...], Graph] | None = None  # pre-traced graphs (sweep workers: no torch)
 
     def __post_init__(self) -> None:
         from accelsim import api
 
+        if self.graphs:
+            self._graphs.update(self.graphs)
         if self.options is None:
             self.options = api.RunOptions(gpu=None)
         g = self._graph("decode", 1, TEMPLATE_KV_LEN, None)
@@ -368,3 +371,52 @@ def build_cost_tables(arch: ArchSpec, workload: str, params: Mapping[str, object
         tables.append(GpuStepCosts(model, name="gpu", capacity_bytes=int(prof.memory_gb * 1e9),
                                    max_batch=max_batch, max_tokens=max_tokens))
     return tables
+
+
+# ---------------------------------------------------------------------------------------------
+# sweeps: the parent traces, the workers simulate
+# ---------------------------------------------------------------------------------------------
+
+
+def generation_bundle(arch: ArchSpec | None, workload: str, params: Mapping[str, object], prompt: int,
+                      generate: int, batch: int, fold: bool) -> str:
+    """JSON text holding every graph a generation point needs (traced here, once), for workers
+    that have no torch: see :func:`run_generation_bundle`."""
+    import json
+
+    from accelsim import api
+
+    m = StepModel(arch or api.load_arch("datacenter-bf16"), workload, dict(params), fold=fold)
+    m.report_graph(prompt, batch)
+    layers = (1, 2) if m._folding() else (None,)
+    for n in layers:
+        m._graph("prefill", batch, prompt, n)
+        m._graph("decode", batch, TEMPLATE_KV_LEN, n)
+        m._graph("decode", 1, TEMPLATE_KV_LEN, n)
+    graphs = [{"key": list(k), "graph": g.to_dict()} for k, g in sorted(m._graphs.items(), key=lambda kv: repr(kv[0]))]
+    return json.dumps({"format": "accelsim.generation/1", "workload": workload, "params": dict(params),
+                       "prompt": prompt, "generate": generate, "batch": batch, "fold": fold, "graphs": graphs},
+                      sort_keys=True)
+
+
+def run_generation_bundle(text: str, arch: ArchSpec, options: Any) -> Any:
+    """Simulate a generation point from :func:`generation_bundle`'s JSON: the prefill's
+    RunResult with ``inference`` (and ``gpu.inference``) added."""
+    import json
+
+    from accelsim import api
+    from accelsim.inference.generation import simulate_generation
+
+    b = json.loads(text)
+    graphs = {tuple(e["key"]): Graph.from_dict(e["graph"]) for e in b["graphs"]}
+    gpu = getattr(options, "gpu", None)
+    launch = getattr(options, "gpu_launch", "graph")
+    m = StepModel(arch, b["workload"], b["params"], options=dataclasses.replace(options, gpu=None),
+                  fold=b["fold"], gpu=gpu, gpu_launch=launch, graphs=graphs)
+    result = api.simulate(arch, m.report_graph(b["prompt"], b["batch"]), options)
+    gen = simulate_generation(arch, b["workload"], b["params"], prompt=b["prompt"], generate=b["generate"],
+                              batch=b["batch"], gpu=gpu, gpu_launch=launch, fold=b["fold"], model=m)
+    result.data["inference"] = gen["inference"]
+    if gpu and isinstance(result.data.get("gpu"), dict) and gen.get("gpu_inference") is not None:
+        result.data["gpu"]["inference"] = gen["gpu_inference"]
+    return result

@@ -30,6 +30,7 @@ from typing import Any
 
 from accelsim.errors import AccelsimError, Problem, SpecError
 from accelsim.regress.suite import (
+    case_tolerances,
     BASELINE_FORMAT,
     Baseline,
     BaselineCase,
@@ -194,9 +195,15 @@ def _resolve(ls: LoadedSuite, cases: Sequence[tuple[int, Case]]) -> list[_Resolv
             arch = load_arch(path, c.set)
         except SpecError as e:
             problems += [Problem(ls.file, f"{where}.arch", f"{c.arch}: {p}") for p in e.problems]
-        gkey = json.dumps([c.workload, c.params, c.options.check], sort_keys=True, default=str)
+        gkey = json.dumps([c.workload, c.params, c.options.check,
+                           c.generate.model_dump() if c.generate else None], sort_keys=True, default=str)
         traced = None
         try:
+            if gkey not in graphs and c.generate is not None:
+                from accelsim.inference.costs import generation_bundle
+
+                g = c.generate
+                graphs[gkey] = generation_bundle(arch, c.workload, c.params, g.prompt, g.generate, g.batch, g.fold)
             if gkey not in graphs:
                 # the functional check needs the weights and inputs: trace with them
                 graphs[gkey] = api.load_traced(c.workload, c.params) if c.options.check \
@@ -211,7 +218,8 @@ def _resolve(ls: LoadedSuite, cases: Sequence[tuple[int, Case]]) -> list[_Resolv
         except (TypeError, ValueError) as e:
             problems.append(Problem(ls.file, f"{where}.options.mapping", str(e)))
         if arch is not None and graph is not None and opts is not None:
-            text = json.dumps({"arch": spec_digest(arch), "graph": hashlib.sha256(graph.to_json().encode()).hexdigest(),
+            gtext = graph if isinstance(graph, str) else graph.to_json()
+            text = json.dumps({"arch": spec_digest(arch), "graph": hashlib.sha256(gtext.encode()).hexdigest(),
                                "options": opts.to_dict()}, sort_keys=True, default=str)
             out.append(_Resolved(c, arch, graph, opts, hashlib.sha256(text.encode()).hexdigest()[:16], traced))
     if problems:
@@ -237,7 +245,12 @@ def run_case(r: _Resolved, tolerances: Mapping[str, Tolerance], base: BaselineCa
     res = CaseResult(r.case.name, inputs_digest=r.digest)
     t0 = time.perf_counter()
     try:
-        result = api.simulate(r.arch, r.graph, r.options)
+        if isinstance(r.graph, str):  # a generation case (accelsim.inference.costs.generation_bundle)
+            from accelsim.inference.costs import run_generation_bundle
+
+            result = run_generation_bundle(r.graph, r.arch, r.options)
+        else:
+            result = api.simulate(r.arch, r.graph, r.options)
         if r.traced is not None:
             api.check(result, r.traced, "outputs")
     except AccelsimError as e:
@@ -270,8 +283,11 @@ def run_case(r: _Resolved, tolerances: Mapping[str, Tolerance], base: BaselineCa
 
 def _definition(c: Case) -> dict[str, Any]:
     """What a baseline records of a case's definition (as :func:`write_baseline` writes it)."""
-    return {"arch": c.arch, "workload": c.workload, "params": dict(c.params), "set": list(c.set),
-            "options": c.options.model_dump(mode="json", exclude_defaults=True)}
+    d = {"arch": c.arch, "workload": c.workload, "params": dict(c.params), "set": list(c.set),
+         "options": c.options.model_dump(mode="json", exclude_defaults=True)}
+    if c.generate is not None:  # only when set: older baselines keep their definitions
+        d["generate"] = c.generate.model_dump(mode="json")
+    return d
 
 
 def definition_changes(c: Case, b: BaselineCase) -> list[str]:
@@ -280,6 +296,8 @@ def definition_changes(c: Case, b: BaselineCase) -> list[str]:
     want = _definition(c)
     have = {"arch": b.arch, "workload": b.workload, "params": dict(b.params), "set": list(b.set),
             "options": dict(b.options)}
+    if b.generate is not None or c.generate is not None:
+        have["generate"] = b.generate
     return [f"{k}: {have[k]!r} -> {want[k]!r}" for k in want
             if json.dumps(want[k], sort_keys=True, default=str) != json.dumps(have[k], sort_keys=True, default=str)]
 
@@ -300,7 +318,7 @@ def baseline_problems(ls: LoadedSuite, baseline: Baseline, baseline_file: str, c
         if b is None:
             out.append(Problem(baseline_file, where, f"case {c.name!r} of {suite_name} is not in the baseline{fix}"))
             continue
-        for m in tolerances:
+        for m in case_tolerances(c, dict(tolerances)):
             if m not in b.metrics:
                 out.append(Problem(baseline_file, f"{where}.metrics.{m}", f"tracked metric {m} is not in the "
                                                                          f"baseline{fix}"))
@@ -344,7 +362,7 @@ def run_suite(
     results = []
     for r in resolved:
         base = baseline.cases.get(r.case.name) if baseline else None
-        cr = run_case(r, tolerances, None if update else base)
+        cr = run_case(r, case_tolerances(r.case, tolerances), None if update else base)
         if update:  # recording: only errors, checks and unreported metrics matter
             cr.metrics = []
         results.append(cr)
@@ -378,6 +396,7 @@ def write_baseline(
             arch=c.arch, workload=c.workload, params=dict(c.params), set=list(c.set),
             options=c.options.model_dump(mode="json", exclude_defaults=True), inputs_digest=cr.inputs_digest,
             metrics=dict(sorted(cr.current.items())),
+            generate=c.generate.model_dump(mode="json") if c.generate is not None else None,
         )
     b = Baseline(format=BASELINE_FORMAT, accelsim_version=accelsim.__version__,
                  suite=Path(ls.file).name, cases=dict(sorted(cases.items())))

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from accelsim.sweep.spec import GenerateSpec  # noqa: E402
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from accelsim.errors import Problem, SpecError
@@ -130,6 +131,22 @@ class Case(_Frozen):
     set: list[str] = Field(default_factory=list, description="arch overrides PATH=VALUE")
     options: CaseOptions = Field(default_factory=CaseOptions)
     max_wall_s: Annotated[float, Field(gt=0)] | None = Field(None, description="wall-clock budget (s)")
+    generate: GenerateSpec | None = Field(
+        None, description="an LLM generation (prompt, generate, batch): the case runs the prefill and the "
+        "decode steps (docs/inference.md), so inference metrics (tpot_s, ...) can be tracked")
+    metrics: dict[MetricName, Tolerance | None] = Field(
+        default_factory=dict, description="metrics tracked for this case besides the suite's (e.g. tpot_s)")
+
+
+def case_tolerances(case: Case, suite_tolerances: dict[str, Tolerance]) -> dict[str, Tolerance]:
+    """The suite's tracked metrics plus the case's own (a None tolerance stops tracking one)."""
+    out = dict(suite_tolerances)
+    for k, t in case.metrics.items():
+        if t is None:
+            out.pop(k, None)
+        else:
+            out[k] = t
+    return out
 
 
 class Suite(_Frozen):
@@ -209,6 +226,7 @@ class BaselineCase(_Frozen):
     params: dict[str, Any] = Field(default_factory=dict)
     set: list[str] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
+    generate: dict[str, Any] | None = None
     inputs_digest: str = ""
     metrics: dict[str, Number]
 

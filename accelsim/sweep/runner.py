@@ -267,11 +267,16 @@ def run_point(task: PointTask) -> dict[str, Any]:
         from accelsim.arch.load import arch_from_dict
         from accelsim.workload.ir import Graph
 
-        graph = _GRAPHS.get(task.graph_digest)
-        if graph is None:
-            graph = _GRAPHS[task.graph_digest] = Graph.from_json(task.graph_json)
         arch = arch_from_dict(task.arch, task.arch_file)
-        result = api.simulate(arch, graph, _run_options(task.options))
+        if '"format": "accelsim.generation/1"' in task.graph_json[:400]:
+            from accelsim.inference.costs import run_generation_bundle
+
+            result = run_generation_bundle(task.graph_json, arch, _run_options(task.options))
+        else:
+            graph = _GRAPHS.get(task.graph_digest)
+            if graph is None:
+                graph = _GRAPHS[task.graph_digest] = Graph.from_json(task.graph_json)
+            result = api.simulate(arch, graph, _run_options(task.options))
         out["result"] = result.to_json()
         out["metrics"] = extract_metrics(result.data)
         out["status"] = "ok"
@@ -690,6 +695,14 @@ def _trace_workloads(loaded: LoadedSweep) -> list[tuple[str, str]]:
     problems = []
     for i, w in enumerate(loaded.spec.workloads):
         try:
+            if w.generate is not None:
+                from accelsim.inference.costs import generation_bundle
+
+                text = generation_bundle(api.load_arch(loaded.base_file) if loaded.base_file else None,
+                                         w.name, w.params, w.generate.prompt, w.generate.generate,
+                                         w.generate.batch, w.generate.fold)
+                out.append((hashlib.sha256(text.encode()).hexdigest(), text))
+                continue
             g = api.load_graph(w.name, w.params)
         except AccelsimError as e:
             problems.append(Problem(loaded.file, f"workloads[{i}]", str(e)))

@@ -112,9 +112,20 @@ Strategy = Annotated[Grid | Random | Nsga2, Field(discriminator="kind")]
 STRATEGIES: dict[str, type[BaseModel]] = {"grid": Grid, "random": Random, "nsga2": Nsga2}
 
 
+class GenerateSpec(_Frozen):
+    """An LLM generation instead of one forward pass (see docs/inference.md): the point reports
+    the prefill and an ``inference`` block (ttft_s, tpot_s, tokens_per_s, ... as metrics)."""
+
+    prompt: Annotated[int, Field(ge=1, le=1 << 20)] = Field(description="prompt tokens per sequence")
+    generate: Annotated[int, Field(ge=1, le=1 << 20)] = Field(description="generated tokens per sequence")
+    batch: Annotated[int, Field(ge=1, le=1 << 16)] = Field(1, description="sequences generated together")
+    fold: bool = Field(True, description="simulate 1 and 2 identical layers and extrapolate")
+
+
 class WorkloadSpec(_Frozen):
     name: str = Field(min_length=1, description="workload spec: gpt2-tiny, gemm:M=..,N=..,K=.., ...")
     params: dict[str, Any] = Field(default_factory=dict, description="workload parameters (seq, batch, ...)")
+    generate: GenerateSpec | None = Field(None, description="an LLM generation (prompt, generate, batch)")
 
 
 class Objective(_Frozen):
