@@ -5,7 +5,8 @@
   (the DMA reads the input once: ``a_dram_bytes`` is the input tensor, not the im2col matrix).
   A grouped / depthwise convolution is ``g`` tiny GEMMs (``M = N*Ho*Wo``, ``N = F/g``,
   ``K = C/g*R*S``: a depthwise 3x3 is ``K = 9``, ``N = 1``, 9 MACs per array cycle on a
-  128x128 array). Three placements are costed and the fastest by the cost model is kept:
+  128x128 array). Three placements are costed and the fastest by the cost model (predicted
+  cycles, whatever the search objective; ties: array, packed, vector) is kept:
 
   - ``array``: the ``g`` GEMMs one after another (the plain mapping);
   - ``packed``: ``P`` groups packed on the array as one block-diagonal GEMM
@@ -176,6 +177,8 @@ def map_conv(m: Mapper, op: Op) -> None:
     plan = {**dict(mop.plan), "placement": where, "placements": table}
     if where == "packed":
         plan["packed_groups"] = P
+    elif where == "vector":
+        plan["predicted_cycles"] = best[0]
     m.ops[idx] = replace(mop, plan=plan)
     for o in op.outputs:
         m.producer[o] = (idx,)

@@ -16,8 +16,6 @@ import itertools
 import numpy as np
 import pytest
 
-from builders import make_arch
-
 from accelsim.mapping.lowering import packed_useful_macs, packings
 from accelsim.mapping.mapper import map_graph
 from accelsim.passes import lower
@@ -25,6 +23,7 @@ from accelsim.passes.fuse import causal_sdpa, elide_copies, fuse_elementwise
 from accelsim.workload.ir import Graph, Op, TensorInfo
 from accelsim.workload.masks import causal_mask_kind
 from accelsim.workload.opset import vector_work
+from builders import make_arch
 
 # ---------------------------------------------------------------------------------------------
 # element-wise DAGs
@@ -126,7 +125,8 @@ def test_reshape_views_join_a_run_trailing_views_stay_out() -> None:
     # a permute is a reorder, not a reshape: it ends the run
     ops2 = (ops[0], Op("flat", "view", ("a",), ("e",), {"op": "permute", "dims": [1, 0]}),
             Op("neg", "neg", ("e",), ("f",)))
-    T2 = {**{k: T[k] for k in ("x", "a")}, "e": TensorInfo("e", (8, 4), "float32"), "f": TensorInfo("f", (8, 4), "float32")}
+    T2 = {**{k: T[k] for k in ("x", "a")},
+          "e": TensorInfo("e", (8, 4), "float32"), "f": TensorInfo("f", (8, 4), "float32")}
     lg2, made2 = fuse_elementwise(Graph("p", T2, ops2, ("x",), ("f",)))
     assert made2 == [] and [op.kind for op in lg2.ops] == ["relu", "view", "neg"]
 
@@ -254,3 +254,32 @@ def test_packed_useful_macs_partition_the_blocks(P: int, kg: int, fg: int, m: in
         assert u == m * int(nonzero[k0:k0 + kk, n0:n0 + nn].sum())
         total += u
     assert total == m * P * kg * fg
+
+
+def _chain_graph(kind: str, fill: float = float("-inf"), L: int = 64, D: int = 32) -> Graph:
+    """An explicit attention chain (q @ k^T, masked_fill(mask, fill), softmax, @ v) over a
+    constant mask recorded as ``kind``."""
+    T = {n: TensorInfo(n, (1, 2, L, D), "float32", "input", n) for n in "qv"}
+    T["k"] = TensorInfo("k", (1, 2, D, L), "float32", "input", "k")
+    T["m"] = TensorInfo("m", (1, 1, L, L), "bool", "const", "folded:mask")
+    for n in ("s", "f", "p"):
+        T[n] = TensorInfo(n, (1, 2, L, L), "float32")
+    T["o"] = TensorInfo("o", (1, 2, L, D), "float32")
+    ops = (
+        Op("qk", "matmul", ("q", "k"), ("s",), module="attn"),
+        Op("mask", "masked_fill", ("s", "m"), ("f",), {"value": fill}, module="attn"),
+        Op("sm", "softmax", ("f",), ("p",), {"dim": -1}, module="attn"),
+        Op("pv", "matmul", ("p", "v"), ("o",), module="attn"),
+    )
+    return Graph("chain", T, ops, ("q", "k", "v"), ("o",), {"causal_masks": {"m": kind}})
+
+
+def test_explicit_chain_is_causal_only_when_its_mask_is_used_as_one() -> None:
+    """masked_fill(scores, mask, -inf) with a mask True above the diagonal ("drop") is causal;
+    the same op with SDPA's keep-pattern, or filling a finite value that leaves weight on the
+    masked scores, is not (the attention composite then computes every block)."""
+    causal = lambda g: next(op for op in lower(g).ops if op.kind == "attention").attrs["is_causal"]  # noqa: E731
+    assert causal(_chain_graph("drop")) is True
+    assert causal(_chain_graph("drop", fill=-3.4e38)) is True
+    assert causal(_chain_graph("keep")) is False
+    assert causal(_chain_graph("drop", fill=-10.0)) is False
