@@ -42,7 +42,8 @@ from accelsim.passes.shard import COLLECTIVE_ATTR, Stage, TpPlan, op_cost, shard
 from accelsim.results import RunResult, _r
 from accelsim.workload.ir import DTYPE_BYTES, Graph
 
-__all__ = ["SystemPlan", "plan_system", "simulate_system", "check_system"]
+__all__ = ["SystemPlan", "SystemRaw", "plan_system", "simulate_system", "simulate_gpu_split", "check_system",
+           "print_system"]
 
 
 def _tensor_bytes(arch: ArchSpec, g: Graph, name: str) -> int:
@@ -174,12 +175,17 @@ class SystemRaw:
 
 
 def simulate_system(arch: ArchSpec, graph: Graph, options: RunOptions | None = None, *, tp: int = 1, pp: int = 1,
-                    microbatches: int = 1, baseline: bool = True) -> RunResult:
+                    microbatches: int = 1, baseline: bool = True, symmetric: bool | None = None) -> RunResult:
     """Simulate ``graph`` on ``tp`` x ``pp`` chips of ``arch``'s ``system`` (see the module
     docstring). ``graph`` is one micro-batch; ``microbatches`` of them flow through the pipeline.
     ``baseline``: also simulate the unsplit graph on one chip for ``system.speedup_vs_one_chip``
-    and ``scaling_efficiency`` (``microbatches`` times its latency). With ``tp = pp =
-    microbatches = 1`` the result is :func:`accelsim.api.simulate`'s plus a one-chip ``system``."""
+    and ``scaling_efficiency`` (``microbatches`` times its latency). ``symmetric`` (default: when
+    it is exact) simulates one chip of the TP group and mirrors it: every chip runs the same
+    program and, with one stage whose group is the whole ring or torus or any group of a fully
+    connected system, sees the same collectives at the same times, so the others are copies
+    (``tp`` times faster to simulate; ``system.symmetric`` says which was done; tested equal).
+    With ``tp = pp = microbatches = 1`` the result is :func:`accelsim.api.simulate`'s plus a
+    one-chip ``system``."""
     from accelsim import api
 
     opts = options or RunOptions()
@@ -187,10 +193,22 @@ def simulate_system(arch: ArchSpec, graph: Graph, options: RunOptions | None = N
     if tp == pp == microbatches == 1:
         result = api.simulate(arch, graph, opts)
         d = result.data
+        total = d["total_cycles"]
+        comp = d["timeline_cycles"].get("compute", 0)
+        peak = arch.peak_macs_per_cycle
         d["system"] = {
             "chips": arch.system_spec.chips, "chips_used": 1, "tp": 1, "pp": 1, "microbatches": 1,
-            "interconnect": splan.interconnect.to_dict(), "collectives": [], "sends": [],
-            "link_utilization": {}, "communication_cycles": 0,
+            "symmetric": False, "interconnect": splan.interconnect.to_dict(), "tp_plan": splan.plan.to_dict(),
+            "stages": [], "collectives": [], "collective_summary": {}, "link_utilization": {},
+            "per_chip": [{
+                "chip": 0, "stage": 0, "tp_rank": 0, "busy_cycles": total, "utilization": 1.0 if total else 0.0,
+                "compute_cycles": comp, "compute_utilization": _r(comp / total) if total else 0.0,
+                "macs": d["macs"], "mac_utilization": _r(d["macs"] / (peak * total)) if total and peak else 0.0,
+                "communication_cycles": 0, "dram_read_bytes": d["dram_read_bytes"],
+                "dram_write_bytes": d["dram_write_bytes"],
+            }],
+            "communication_cycles": 0, "communication_fraction": 0.0,
+            "pipeline_bubble": 0.0, "pipeline_bubble_formula": 0.0,
             "speedup_vs_one_chip": 1.0, "scaling_efficiency": 1.0,
         }
         return result
@@ -212,6 +230,14 @@ def simulate_system(arch: ArchSpec, graph: Graph, options: RunOptions | None = N
         prog, at = _with_link_tiles(prog, markers)
         programs.append(prog)
         link_ops.append(at)
+    from accelsim.sim.link import symmetric_group
+
+    exact = pp == 1 and symmetric_group(splan.interconnect, splan.stage_chips(0))
+    if symmetric is None:
+        symmetric = exact
+    elif symmetric and not exact:
+        raise SpecError("symmetric simulation needs one pipeline stage whose TP group is the whole ring or torus "
+                        "(or a fully connected system)")
     plans: list[ChipPlan] = []
     for si, st in enumerate(splan.stages):
         chips = splan.stage_chips(si)
@@ -221,14 +247,14 @@ def simulate_system(arch: ArchSpec, graph: Graph, options: RunOptions | None = N
             c = coll_of[name]
             nbytes = c.elements * (acc if c.kind == "all_reduce" else PRECISION_BYTES[arch.arrays[0].precision])
             colls[idx] = CollectiveTile(name, c.kind, nbytes, tuple(chips))
-        for r, chip in enumerate(chips):
+        for r, chip in enumerate(chips[:1] if symmetric else chips):
             sends = tuple(
                 Send(t, _producer_ops(prog, t), _tensor_bytes(arch, st.graph, t), splan.stage_chips(dst)[r])
                 for t, dst in st.send
             )
             plans.append(ChipPlan(chip, si, r, prog, colls, sends, tuple(t for t, _ in st.recv)))
-    out = SystemSim(arch, plans, splan.interconnect, microbatches).run()
-    result = _build(arch, graph, opts, splan, programs, plans, out)
+    out = SystemSim(arch, plans, splan.interconnect, microbatches, symmetric=symmetric).run()
+    result = _build(arch, graph, opts, splan, programs, plans, out, tp if symmetric else 1)
     result.system_raw = SystemRaw(splan, tuple(mapped), tuple(programs), out)
     if baseline:
         _attach_baseline(result, arch, graph, opts, microbatches)
@@ -264,7 +290,9 @@ def _union(intervals: Sequence[tuple[int, int]]) -> int:
 
 
 def _build(arch: ArchSpec, graph: Graph, opts: RunOptions, splan: SystemPlan, programs: list[Program],
-           plans: list[Any], out: Any) -> RunResult:
+           plans: list[Any], out: Any, replicas: int = 1) -> RunResult:
+    """The RunResult of a system run; ``replicas`` > 1: each simulated chip stands for that many
+    identical chips (symmetric mode)."""
     from accelsim.api import action_counts
     from accelsim.results import build_result
 
@@ -272,14 +300,12 @@ def _build(arch: ArchSpec, graph: Graph, opts: RunOptions, splan: SystemPlan, pr
     clock = arch.clock_hz
     odict = {**opts.to_dict(), "parallel": {"tp": splan.tp, "pp": splan.pp, "microbatches": splan.microbatches}}
     # stage results: TP rank 0, micro-batch 0, denominators over the system's latency
-    stage_results: list[RunResult] = []
-    for si, st in enumerate(splan.stages):
-        chip = splan.stage_chips(si)[0]
-        mb0 = out.runs[chip][0]
-        sim = mb0.output
-        from accelsim.sim.stats import timeline_breakdown
+    from accelsim.sim.stats import timeline_breakdown
 
-        sim = replace(sim, total_cycles=total)
+    stage_results: list[RunResult] = []
+    for si in range(len(splan.stages)):
+        mb0 = out.runs[splan.stage_chips(si)[0]][0]
+        sim = replace(mb0.output, total_cycles=total)
         sim.timeline = timeline_breakdown(mb0.run.stats, total)
         stage_results.append(build_result(programs[si], sim, arch, graph, odict))
     result = stage_results[0]
@@ -306,17 +332,19 @@ def _build(arch: ArchSpec, graph: Graph, opts: RunOptions, splan: SystemPlan, pr
             cr += r.output.dram.read_bytes
             cw += r.output.dram.write_bytes
             tiles += len(p.program.tiles)
-        all_counts.extend(counts)
-        macs_total += macs
-        dram_r += cr
-        dram_w += cw
-        per_chip.append({
-            "chip": p.chip, "stage": p.stage, "tp_rank": p.rank,
-            "busy_cycles": active, "utilization": _r(active / total) if total else 0.0,
-            "compute_cycles": compute, "compute_utilization": _r(compute / total) if total else 0.0,
-            "macs": macs, "mac_utilization": _r(macs / (peak * total)) if total and peak else 0.0,
-            "communication_cycles": comm, "dram_read_bytes": cr, "dram_write_bytes": cw,
-        })
+        all_counts.extend(counts * replicas)
+        macs_total += macs * replicas
+        dram_r += cr * replicas
+        dram_w += cw * replicas
+        for k in range(replicas):
+            per_chip.append({
+                "chip": p.chip + k, "stage": p.stage, "tp_rank": p.rank + k,
+                "busy_cycles": active, "utilization": _r(active / total) if total else 0.0,
+                "compute_cycles": compute, "compute_utilization": _r(compute / total) if total else 0.0,
+                "macs": macs, "mac_utilization": _r(macs / (peak * total)) if total and peak else 0.0,
+                "communication_cycles": comm, "dram_read_bytes": cr, "dram_write_bytes": cw,
+            })
+    tiles *= replicas
     d["total_cycles"] = total
     d["latency_s"] = total / clock
     d["macs"] = macs_total
@@ -324,7 +352,8 @@ def _build(arch: ArchSpec, graph: Graph, opts: RunOptions, splan: SystemPlan, pr
     d["dram_write_bytes"] = dram_w
     d["events"] = out.events
     d["tiles"] = tiles
-    d["array_utilization"]["mac_utilization"] = _r(macs_total / (peak * total * len(plans))) if total and peak else 0.0
+    used = len(plans) * replicas
+    d["array_utilization"]["mac_utilization"] = _r(macs_total / (peak * total * used)) if total and peak else 0.0
     # collectives and sends, with their formulas
     ic = splan.interconnect
     colls = []
@@ -344,9 +373,10 @@ def _build(arch: ArchSpec, graph: Graph, opts: RunOptions, splan: SystemPlan, pr
     colls.sort(key=lambda c: (c["start_cycle"], c["stage"], c["name"], c["chips"]))
     links = {}
     for (a, b), st in sorted(out.network.stats.items()):
+        if replicas > 1 and not st.transfers:
+            continue  # symmetric: one chip's channels were simulated, the others carry the same
         links[f"{a}->{b}"] = {"busy_cycles": st.busy_cycles, "bytes": st.bytes, "transfers": st.transfers,
                               "utilization": _r(st.busy_cycles / total) if total else 0.0}
-    used = len(plans)
     active_sum = sum(c["busy_cycles"] for c in per_chip)
     comm_max = max((c["communication_cycles"] for c in per_chip), default=0)
     d["system"] = {
@@ -355,6 +385,7 @@ def _build(arch: ArchSpec, graph: Graph, opts: RunOptions, splan: SystemPlan, pr
         "tp": splan.tp,
         "pp": splan.pp,
         "microbatches": splan.microbatches,
+        "symmetric": replicas > 1,
         "interconnect": ic.to_dict(),
         "tp_plan": splan.plan.to_dict(),
         "stages": [
@@ -410,20 +441,26 @@ def _energy(result: RunResult, arch: ArchSpec, counts: Sequence[Any], used: int)
     d["action_counts"] = tot.to_dict()
 
 
-def _gpu(result: RunResult, arch: ArchSpec, splan: SystemPlan, opts: RunOptions) -> None:
+def simulate_gpu_split(arch: ArchSpec, splan: SystemPlan, profile: str, launch: str = "eager") -> Any:
+    """The split ``splan`` on ``tp x pp`` GPUs of ``profile`` over its NVLink (at the GPU precision
+    matching ``arch``'s arrays): a :class:`accelsim.gpu.model.GpuSystemResult`."""
     from accelsim.gpu.model import simulate_gpu_system
     from accelsim.gpu.profile import gpu_precision, load_profile
 
-    assert opts.gpu is not None
-    prof = load_profile(opts.gpu)
+    prof = load_profile(profile)
     prec = gpu_precision(arch.arrays[0].precision)
     if prec not in prof.precisions:
         prec = "fp16" if "fp16" in prof.precisions else "fp32"
     colls = {c.name: (c.kind, c.elements) for c in splan.plan.collectives}
-    g = simulate_gpu_system([st.graph for st in splan.stages], prof, prec, tp=splan.tp,
-                            microbatches=splan.microbatches, collectives=colls,
-                            sends=[[(st.graph.tensors[t].numel, dst) for t, dst in st.send] for st in splan.stages],
-                            launch=opts.gpu_launch)
+    return simulate_gpu_system([st.graph for st in splan.stages], prof, prec, tp=splan.tp,
+                               microbatches=splan.microbatches, collectives=colls,
+                               sends=[[(st.graph.tensors[t].numel, dst) for t, dst in st.send] for st in splan.stages],
+                               launch=launch)
+
+
+def _gpu(result: RunResult, arch: ArchSpec, splan: SystemPlan, opts: RunOptions) -> None:
+    assert opts.gpu is not None
+    g = simulate_gpu_split(arch, splan, opts.gpu, opts.gpu_launch)
     result.gpu_result = g.result
     d = result.data
     gd = g.result.to_dict()

@@ -363,7 +363,7 @@ def _propagate(g: Graph, tp: int, demoted: Mapping[str, str], sections: Mapping[
                 tb = bool(op.attrs.get("transpose_b"))
                 out_split: _Split | None = None
 
-                def al(s: _Split, r: int) -> int:
+                def al(s: _Split, r: int, ro: int = ro) -> int:
                     return s.dim + ro - r
 
                 if a is not None and a.dim < len(sa) - 2:  # a batch (head) dim
@@ -406,12 +406,12 @@ def _propagate(g: Graph, tp: int, demoted: Mapping[str, str], sections: Mapping[
                 for o in outs:
                     sp[o] = _Split(j, secs, src)
             elif k in ("softmax", "log_softmax", "cumsum"):
-                s = split_ins[0][1]
+                s0 = split_ins[0][1]
                 r = len(T[op.inputs[0]].shape)
-                if _norm_dim(op.attrs.get("dim", -1), r) == s.dim:
+                if _norm_dim(op.attrs.get("dim", -1), r) == s0.dim:
                     raise _Conflict(op, f"{k} runs along the split dim", src)
                 for o in outs:
-                    sp[o] = s
+                    sp[o] = s0
             elif k in ("layer_norm", "rms_norm"):
                 s = ins[0]
                 if s is None or len(split_ins) > 1:
@@ -600,13 +600,13 @@ def shard_tp(graph: Graph, tp: int) -> TpPlan:
         try:
             st = _propagate(graph, tp, demoted, sections)
             break
-        except _Conflict as c:
-            fresh = c.sources - set(demoted)
+        except _Conflict as conf:
+            fresh = conf.sources - set(demoted)
             if not fresh:
-                raise MappingError(f"tensor parallelism over {tp} chips: cannot split {c.op.where()}: "
-                                   f"{c.reason}") from None
-            for s in sorted(fresh):
-                demoted[s] = f"{c.op.where()}: {c.reason}"
+                raise MappingError(f"tensor parallelism over {tp} chips: cannot split {conf.op.where()}: "
+                                   f"{conf.reason}") from None
+            for name in sorted(fresh):
+                demoted[name] = f"{conf.op.where()}: {conf.reason}"
     else:  # pragma: no cover - each round demotes at least one op
         raise MappingError(f"tensor parallelism over {tp} chips: the split did not settle")
     T = graph.tensors
@@ -648,8 +648,8 @@ def shard_tp(graph: Graph, tp: int) -> TpPlan:
     for op in graph.ops:
         for i, t in enumerate(op.inputs):
             if T[t].kind in ("weight", "const", "input"):
-                c = st.cuts.get((op.name, i))
-                uses.setdefault(t, set()).add(None if c is None else (c.dim, c.sections))
+                cut_i = st.cuts.get((op.name, i))
+                uses.setdefault(t, set()).add(None if cut_i is None else (cut_i.dim, cut_i.sections))
     for t, us in uses.items():
         info = T[t]
         if len(us) == 1:
@@ -657,8 +657,7 @@ def shard_tp(graph: Graph, tp: int) -> TpPlan:
             if u is None:
                 tensors[t] = info
             else:
-                s = _Split(u[0], u[1])
-                tensors[t] = replace(info, shape=_sharded(info.shape, s, tp))
+                tensors[t] = replace(info, shape=_sharded(info.shape, _Split(u[0], u[1]), tp))
                 cuts[t] = Cut(t, u[0], u[1], tp)
     for op in graph.ops:
         for i, t in enumerate(op.inputs):
@@ -667,17 +666,17 @@ def shard_tp(graph: Graph, tp: int) -> TpPlan:
             if len(uses[t]) == 1:
                 operand_name[(op.name, i)] = t
                 continue
-            c = st.cuts.get((op.name, i))
-            if c is None:
+            oc = st.cuts.get((op.name, i))
+            if oc is None:
                 tensors[t] = T[t]
                 operand_name[(op.name, i)] = t
             else:
                 if T[t].kind == "input":
                     raise MappingError(f"tensor parallelism over {tp} chips: graph input '{t}' is used both "
                                        "whole and split")
-                name = f"{t}.tp{c.dim}"
-                tensors[name] = replace(T[t], name=name, shape=_sharded(T[t].shape, c, tp))
-                cuts[name] = Cut(t, c.dim, c.sections, tp)
+                name = f"{t}.tp{oc.dim}"
+                tensors[name] = replace(T[t], name=name, shape=_sharded(T[t].shape, oc, tp))
+                cuts[name] = Cut(t, oc.dim, oc.sections, tp)
                 operand_name[(op.name, i)] = name
     for t in graph.inputs:
         if t not in tensors:
@@ -691,8 +690,8 @@ def shard_tp(graph: Graph, tp: int) -> TpPlan:
     outputs = set(graph.outputs)
     gathered: dict[str, str] = {}  # graph output -> its local name
     for o in graph.outputs:
-        s = sp.get(o)
-        if s is not None and s.dim == len(T[o].shape) - 1 and s.src:
+        so = sp.get(o)
+        if so is not None and so.dim == len(T[o].shape) - 1 and so.src:
             gathered[o] = f"{o}.local"
     for op in graph.ops:
         new_inputs = tuple(operand_name.get((op.name, i), t) for i, t in enumerate(op.inputs))
@@ -742,15 +741,19 @@ def shard_tp(graph: Graph, tp: int) -> TpPlan:
     output_cuts: dict[str, Cut] = {}
     gather_cuts: dict[str, Cut] = {}
     for o in graph.outputs:
-        s = sp.get(o)
-        if s is not None:
-            (gather_cuts if o in gathered else output_cuts)[o] = Cut(o, s.dim, s.sections, tp)
-    for t, s in st.assigned.items():
-        cuts.setdefault(t, Cut(t, s.dim, s.sections, tp))
+        so = sp.get(o)
+        if so is not None:
+            (gather_cuts if o in gathered else output_cuts)[o] = Cut(o, so.dim, so.sections, tp)
+    for t, sa in st.assigned.items():
+        cuts.setdefault(t, Cut(t, sa.dim, sa.sections, tp))
     used = {t for op in ops for t in (*op.inputs, *op.outputs)} | set(graph.inputs) | outputs
     tensors = {n: info for n, info in tensors.items() if n in used}
     meta = dict(graph.meta)
     meta["parallel"] = {"tp": tp}
+    kv = meta.get("kv_cache")
+    if isinstance(kv, Mapping) and kv.get("kv_heads") and any(
+            t in cuts for t in graph.inputs[1:1 + int(kv.get("inputs", 0) or 0)]):
+        meta["kv_cache"] = {**kv, "kv_heads": int(kv["kv_heads"]) // tp}  # each chip caches its heads
     rank_graph = Graph(graph.name, tensors, tuple(ops), graph.inputs, graph.outputs, meta)
     try:
         rank_graph.verify()
@@ -894,6 +897,10 @@ def split_pp(graph: Graph, pp: int, cost: Callable[[Op, Graph], float]) -> list[
                 continue
             sends[ps].add((t, s))
             recvs[s].add((t, ps))
+    # a decode step's KV cache (graph.meta["kv_cache"]): inputs 1..n and outputs 1..m, by position
+    kvm = graph.meta.get("kv_cache") if isinstance(graph.meta.get("kv_cache"), Mapping) else None
+    kv_in = list(graph.inputs[1:1 + int(kvm.get("inputs", 0) or 0)]) if kvm else []
+    kv_out = list(graph.outputs[1:1 + int(kvm.get("outputs", 0) or 0)]) if kvm else []
     for si, (a, b) in enumerate(parts):
         ops = [*extra_const[si], *(op for op, s in zip(graph.ops, op_stage) if s == si)]
         recv_t = {t for t, _ in recvs[si]}
@@ -902,12 +909,21 @@ def split_pp(graph: Graph, pp: int, cost: Callable[[Op, Graph], float]) -> list[
         for n in used:
             info = T[n]
             tensors[n] = replace(info, kind="input", source=n) if n in recv_t else info
-        ins = tuple([t for t in graph.inputs if t in used] + sorted(recv_t))
         produced = {o for op in ops for o in op.outputs}
-        outs = tuple([o for o in graph.outputs if o in produced] +
-                     sorted({t for t, _ in sends[si]} - set(graph.outputs)))
+        send_t = sorted({t for t, _ in sends[si]} - set(graph.outputs))
+        # first the tokens (or the received activations), then the stage's cache, then the rest;
+        # outputs: the logits (or what is sent on), the rows of the cache written, the rest
+        s_kv_in = [t for t in kv_in if t in used]
+        s_kv_out = [o for o in kv_out if o in produced]
+        head_in = [t for t in graph.inputs if t in used and t not in kv_in] + sorted(recv_t)
+        head_out = [o for o in graph.outputs if o in produced and o not in kv_out] + send_t
+        ins = tuple(head_in[:1] + s_kv_in + head_in[1:])
+        outs = tuple(head_out[:1] + s_kv_out + head_out[1:])
         meta = dict(graph.meta)
         meta["parallel"] = {**dict(meta.get("parallel", {})), "pp": pp, "stage": si}
+        if kvm:
+            meta["kv_cache"] = {**kvm, "inputs": len(s_kv_in), "outputs": len(s_kv_out),
+                                "layers": (len(s_kv_out) or len(s_kv_in)) // 2}
         sg = Graph(f"{graph.name}", tensors, tuple(ops), ins, outs, meta)
         try:
             sg.verify()

@@ -18,6 +18,7 @@ all but the last transfer (they only counted towards the join). Per transfer: 3 
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from heapq import heappush
 from typing import Any
 
 import simpy
@@ -29,6 +30,8 @@ from accelsim.sim.dram import Dram
 from accelsim.sim.lean import LeanRequest, LeanResource
 from accelsim.sim.sram import Sram
 from accelsim.sim.stats import Stats
+
+_new_event = Event.__new__
 
 
 class DmaEngines:
@@ -141,11 +144,13 @@ class _Transfer:
     def granted(self, _event: Event) -> None:
         dma = self.move.dma
         self.eid, hold = dma._start(self.tr, self.move.asked)
-        tm = Event(dma.env)
-        tm.callbacks.append(self.finished)
+        env = dma.env
+        tm = _new_event(Event)  # a timeout of ``hold`` cycles (Event.__init__ and schedule inlined)
+        tm.env = env
+        tm.callbacks = [self.finished]
         tm._ok = True
         tm._value = None
-        dma.env.schedule(tm, NORMAL, hold)
+        heappush(env._queue, (env._now + hold, NORMAL, next(env._eid), tm))
 
     def finished(self, _event: Event) -> None:
         dma = self.move.dma

@@ -3,13 +3,15 @@ SimPy's own, with less Python per event.
 
 The engine's results depend on the order in which SimPy processes same-cycle events: who gets a
 DMA engine, a DRAM channel or a unit first. The classes here reproduce SimPy 4's scheduling
-exactly: every event that has an effect is scheduled at the same point, with the same time and
+exactly (the hottest paths push onto SimPy's queue themselves, as ``Environment.schedule``
+does): every event that has an effect is scheduled at the same point, with the same time and
 priority, so it gets the same place in SimPy's queue (time, priority, insertion order) as the
 stock primitive's event would. Only *dead* events — ones whose processing runs no callback —
 are left out; leaving one out shifts later insertion numbers by one but changes no relative
 order, so no timing can change (``tests/sim/test_engine_pinned.py`` pins the cycles and every
 counter of several programs to values recorded with the stock primitives).
 
+* :class:`LeanEnvironment` — ``simpy.Environment`` with SimPy's step inlined in ``run()``.
 * :class:`LeanResource` — ``simpy.Resource`` semantics: ``request()`` (an event, and a context
   manager that releases on exit), ``release(req)``; FIFO; a request is granted when it is
   created if a slot is free and it heads the queue, else when a release is *processed*
@@ -28,10 +30,54 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from functools import partial
+from heapq import heappop, heappush
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL, PENDING, URGENT, Event
+from simpy.core import StopSimulation
+from simpy.events import NORMAL, PENDING, URGENT, Event, EventPriority
+
+
+class LeanEnvironment(simpy.Environment):
+    """``simpy.Environment`` whose ``run()`` (without ``until``) steps through the event queue
+    in one loop instead of a ``step()`` call per event; each step is SimPy's own: pop the
+    earliest (time, priority, insertion) entry, run its callbacks, raise a failure nobody
+    defused."""
+
+    def __init__(self, initial_time: int = 0) -> None:
+        super().__init__(initial_time)
+        #: queue entry ``(time, priority, id, event)`` being processed by ``run()``; None outside
+        self.key: tuple[Any, ...] | None = None
+        #: release events a :class:`LeanResource` found dead and never scheduled (their ids taken)
+        self.elided = 0
+
+    def run(self, until: Any = None) -> Any:
+        if until is not None:
+            return super().run(until)
+        queue = self._queue
+        pop = heappop
+        try:
+            while queue:
+                self.key = entry = pop(queue)
+                self._now = entry[0]
+                event = entry[3]
+                callbacks, event.callbacks = event.callbacks, None
+                try:
+                    for callback in callbacks:
+                        callback(event)
+                except StopSimulation:  # as Environment.step: keep the callbacks not yet run
+                    event.callbacks = callbacks[callbacks.index(callback) + 1:]
+                    self.schedule(event, EventPriority(-1))
+                    raise
+                if not event._ok and not hasattr(event, "_defused"):
+                    exc = type(event._value)(*event._value.args)
+                    exc.__cause__ = event._value
+                    raise exc
+        except StopSimulation as exc:
+            return exc.args[0]
+        finally:
+            self.key = None
+        return None
 
 
 class LeanRequest(Event):
@@ -53,8 +99,10 @@ class LeanRequest(Event):
             resource.users.append(head)
             head._ok = True
             head._value = None
-            env.schedule(head)
+            heappush(env._queue, (env._now, NORMAL, next(env._eid), head))  # env.schedule(head), inlined
         else:
+            if resource._elided:  # the queue was empty: releases left out may be live now
+                resource._restore()
             q.append(self)
 
     def __enter__(self) -> LeanRequest:
@@ -82,6 +130,10 @@ class LeanResource:
         self.users: list[LeanRequest] = []
         self.queue: list[LeanRequest] = []
         self._on_release = self._grant  # one bound method for every release event
+        # release events left out as dead, still ahead of the event being processed (see
+        # release()): their queue keys (time, priority, id)
+        self._elided: list[tuple[Any, ...]] = []
+        self._lean = isinstance(env, LeanEnvironment)
         #: ``request()``: a new :class:`LeanRequest` (granted now if a slot is free and it heads
         #: the queue); a partial, one Python call less than a method
         self.request: Callable[[], LeanRequest] = partial(LeanRequest, self)
@@ -91,20 +143,54 @@ class LeanResource:
         """Number of users holding a slot now."""
         return len(self.users)
 
-    def release(self, request: LeanRequest) -> Event:
-        """Free ``request``'s slot now; the head of the queue is granted when the returned
-        release event is processed (SimPy's ``Release``)."""
+    def release(self, request: LeanRequest) -> Event | None:
+        """Free ``request``'s slot now; the head of the queue is granted when the release
+        event (SimPy's ``Release``, returned) is processed.
+
+        On a :class:`LeanEnvironment`, a release made while nobody queues is not scheduled
+        (None is returned) unless a request queues before its turn would have come. It takes
+        its place in SimPy's order all the same (its queue key is reserved), and is scheduled
+        at that key by the first request that queues while the key is still ahead of the event
+        being processed. A release never scheduled would have found the queue empty when its
+        turn came (else the request that filled the queue scheduled it), so it would have done
+        nothing: leaving it out changes no other event's time or order."""
         try:
             self.users.remove(request)
         except ValueError:
             pass
+        env = self.env
+        if self._lean and not self.queue:
+            cur = env.key  # type: ignore[attr-defined]
+            if cur is not None:
+                el = self._elided
+                if el and el[0] < cur:  # their turn has passed: dead for good
+                    el[:] = [k for k in el if k > cur]
+                el.append((env._now, NORMAL, next(env._eid)))
+                env.elided += 1  # type: ignore[attr-defined]
+                return None
         ev = _new_event(Event)  # Event.__init__ inlined
-        ev.env = env = self.env
+        ev.env = env
         ev.callbacks = [self._on_release]
         ev._ok = True
         ev._value = None
-        env.schedule(ev)
+        heappush(env._queue, (env._now, NORMAL, next(env._eid), ev))  # env.schedule(ev), inlined
         return ev
+
+    def _restore(self) -> None:
+        """A request is about to queue: schedule the left-out releases whose turn is still to
+        come, at their reserved keys (each may grant it)."""
+        env = self.env
+        cur = env.key  # type: ignore[attr-defined]
+        for key in self._elided:
+            if cur is None or key > cur:
+                ev = _new_event(Event)
+                ev.env = env
+                ev.callbacks = [self._on_release]
+                ev._ok = True
+                ev._value = None
+                heappush(env._queue, (*key, ev))
+                env.elided -= 1  # type: ignore[attr-defined]
+        self._elided.clear()
 
     def _grant(self, _event: Event) -> None:
         q = self.queue
@@ -120,20 +206,20 @@ class Task:
     """Drive a process generator as ``simpy.Process`` does, without a completion event
     (nothing can wait for a Task). Exceptions propagate out of ``env.run``."""
 
-    __slots__ = ("_send", "_throw", "_resume_cb")
+    __slots__ = ("_send", "_throw")
 
     def __init__(self, env: simpy.Environment, generator: Generator[Any, Any, Any], now: bool = False) -> None:
         """Start ``generator`` from an urgent event at the current cycle (SimPy's
         ``Initialize``), or with ``now`` run its first step at once — for a caller that knows
         no other event would run before that urgent one."""
+        # (no bound method kept on self: that would be a reference cycle, garbage for the GC)
         self._send = generator.send
         self._throw = generator.throw
-        self._resume_cb = self._resume
         if now:
             self._resume(_STARTED)
             return
         init = Event(env)
-        init.callbacks.append(self._resume_cb)
+        init.callbacks.append(self._resume)
         init._ok = True
         init._value = None
         env.schedule(init, URGENT)
@@ -151,7 +237,7 @@ class Task:
                 return
             cbs = event.callbacks
             if cbs is not None:  # not processed yet: wait for it
-                cbs.append(self._resume_cb)
+                cbs.append(self._resume)
                 return
 
 
@@ -177,4 +263,4 @@ def fire(event: Event) -> None:
         event.callbacks = None  # processed: nothing to run
 
 
-__all__ = ["LeanRequest", "LeanResource", "Task", "fire", "NORMAL", "URGENT"]
+__all__ = ["LeanEnvironment", "LeanRequest", "LeanResource", "Task", "fire", "NORMAL", "URGENT"]

@@ -335,3 +335,64 @@ def make_collective(net: Network, kind: str, group: Sequence[int], nbytes: int, 
     if ic.topology == "torus2d" and len(group) == ic.chips and list(group) == list(range(ic.chips)):
         return TorusCollective(net, kind, group, nbytes, name)
     return RingCollective(net, kind, group, nbytes, name)
+
+
+class MirrorCollective(Collective):
+    """One chip's view of a collective whose every chip does the same at the same time (a TP group
+    that is the whole ring, torus or fully connected system, every chip running the same program):
+    only this chip's transfers are simulated; what it receives in a step arrives when its own send
+    of that step does, by symmetry (``simulate_system``'s ``symmetric`` mode)."""
+
+    def __init__(self, net: Network, kind: str, group: Sequence[int], nbytes: int, name: str = "") -> None:
+        super().__init__(net, kind, group, nbytes, name)
+        ic = net.ic
+        n = len(self.group)
+        self.chunk = -(-self.nbytes // n) if n else 0
+        if ic.topology == "fully_connected":
+            self.algorithm = "direct"
+        elif ic.topology == "torus2d" and n == ic.chips:
+            self.algorithm = "torus2d"
+        else:
+            self.algorithm = "ring"
+        self.record.algorithm = self.algorithm
+
+    def _ring(self, members: Sequence[int], rank: int, steps: int, chunk: int) -> Generator[Any, Any, None]:
+        me, to = members[rank], members[(rank + 1) % len(members)]
+        for _ in range(steps):
+            yield from self.net.transfer(me, to, chunk)
+
+    def _run(self, rank: int) -> Generator[Any, Any, None]:
+        n = len(self.group)
+        if n <= 1:
+            return
+        env = self.env
+        kind = self.kind
+        if self.algorithm == "direct":
+            for _ in range(2 if kind == "all_reduce" else 1):
+                sends = [env.process(self.net.transfer(self.group[rank], self.group[p], self.chunk))
+                         for p in range(n) if p != rank]
+                yield env.all_of(sends)
+        elif self.algorithm == "torus2d":
+            assert self.net.ic.dims is not None
+            nx, ny = self.net.ic.dims
+            g = self.group
+            x, y = rank % nx, rank // nx
+            row = [g[y * nx + i] for i in range(nx)]
+            col = [g[j * nx + x] for j in range(ny)]
+            sx, sy = self.nbytes, -(-self.nbytes // nx)
+            rs = [(row, x, nx - 1, -(-sx // nx)), (col, y, ny - 1, -(-sy // ny))]
+            phases = {"all_reduce": rs + rs[::-1], "reduce_scatter": rs, "all_gather": rs[::-1]}[kind]
+            for members, r, steps, chunk in phases:
+                if steps:
+                    yield from self._ring(members, r, steps, chunk)
+        else:
+            yield from self._ring(self.group, rank, _steps(kind, n), self.chunk)
+
+
+def symmetric_group(ic: Interconnect, group: Sequence[int]) -> bool:
+    """Does every chip of ``group`` see the same collective timing on ``ic``? (The whole system
+    as a ring or torus in chip order, or any group of a fully connected system.)"""
+    g = list(group)
+    if ic.topology == "fully_connected":
+        return True
+    return g == list(range(ic.chips))

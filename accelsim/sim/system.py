@@ -25,7 +25,7 @@ from accelsim.arch.spec import ArchSpec
 from accelsim.mapping.program import Program, Tile
 from accelsim.model.collectives import Interconnect
 from accelsim.sim.engine import ChipRun, SimOutput, prepare
-from accelsim.sim.link import Collective, CollectiveRecord, Network, make_collective
+from accelsim.sim.link import Collective, CollectiveRecord, MirrorCollective, Network, make_collective
 
 #: capacity of a chip's link unit: collectives in flight at once (far more than a program issues)
 LINK_SLOTS = 1 << 16
@@ -86,6 +86,15 @@ class SystemOutput:
     events: int
 
 
+def _environment() -> simpy.Environment:
+    """The environment the single-chip engine uses (its lean primitives may rely on it)."""
+    try:
+        from accelsim.sim.lean import LeanEnvironment
+    except ImportError:  # pragma: no cover
+        return simpy.Environment()
+    return LeanEnvironment()
+
+
 class LinkUnit:
     """A chip's ``link`` unit: runs the collective tiles of one micro-batch's program."""
 
@@ -108,7 +117,7 @@ class LinkUnit:
             from accelsim.errors import SimError
 
             raise SimError(f"chip {self.plan.chip}: link tile {tile.id} has no collective")
-        inst = self.system.instance(spec, self.plan.stage, self.microbatch)
+        inst = self.system.instance(spec, self.plan.stage, self.microbatch, self.plan.chip)
         start = int(self.env.now)
         yield from inst.run(spec.group.index(self.plan.chip))
         end = int(self.env.now)
@@ -119,9 +128,12 @@ class LinkUnit:
 class SystemSim:
     """Chips, links and the GPipe schedule in one environment."""
 
-    def __init__(self, arch: ArchSpec, plans: Sequence[ChipPlan], ic: Interconnect, microbatches: int) -> None:
+    def __init__(self, arch: ArchSpec, plans: Sequence[ChipPlan], ic: Interconnect, microbatches: int,
+                 symmetric: bool = False) -> None:
         self.arch = arch
-        self.env = simpy.Environment()
+        #: only one chip per symmetric group is simulated: its collectives are MirrorCollectives
+        self.symmetric = symmetric
+        self.env = _environment()
         self.net = Network(self.env, ic, arch.clock_ghz)
         self.plans = list(plans)
         self.microbatches = microbatches
@@ -131,11 +143,14 @@ class SystemSim:
         self._arrived: dict[tuple[int, int, str], simpy.Event] = {}
         self.runs: dict[int, list[MicrobatchRun]] = {p.chip: [] for p in self.plans}
 
-    def instance(self, spec: CollectiveTile, stage: int, microbatch: int) -> Collective:
+    def instance(self, spec: CollectiveTile, stage: int, microbatch: int, chip: int = -1) -> Collective:
         key = (spec.name, stage, microbatch)
         inst = self._instances.get(key)
         if inst is None:
-            inst = make_collective(self.net, spec.kind, spec.group, spec.nbytes, spec.name)
+            if self.symmetric:
+                inst = MirrorCollective(self.net, spec.kind, spec.group, spec.nbytes, spec.name)
+            else:
+                inst = make_collective(self.net, spec.kind, spec.group, spec.nbytes, spec.name)
             self._instances[key] = inst
             self._records.append((inst.record, stage, microbatch))
         return inst
@@ -183,8 +198,8 @@ class SystemSim:
             self.env.process(self._chip(p))
         self.env.run()
         total = int(self.env.now)
-        try:
-            events = next(self.env._eid)  # type: ignore[attr-defined]  # SimPy's event id counter
+        try:  # SimPy's event ids, less those the lean primitives never scheduled (sim/lean.py)
+            events = next(self.env._eid) - getattr(self.env, "elided", 0)  # type: ignore[attr-defined]
         except (AttributeError, TypeError):  # pragma: no cover
             events = -1
         for p in self.plans:

@@ -183,3 +183,17 @@ def test_pipeline_stages_cut_between_layers() -> None:
     assert [s.layers for s in split_pp(g, 4, cost)] == [(0, 0), (1, 1), (2, 2), (3, 3)]
     with pytest.raises(MappingError, match="fewer than --pp 5 stages"):
         split_pp(g, 5, cost)
+
+
+def test_pipeline_stages_of_a_decode_step_keep_the_cache_convention(llama_decode: Graph) -> None:
+    # graph.meta["kv_cache"]: inputs 1..n and outputs 1..m are the cache, in every stage graph
+    plan = shard_tp(llama_decode, 2)
+    assert plan.graph.meta["kv_cache"]["kv_heads"] == 1  # each chip caches its half of the heads
+    s0, s1 = split_pp(plan.graph, 2, lambda op, g: 1.0)
+    for st, first in ((s0, "idx"), (s1, s0.send[0][0])):
+        kv = st.graph.meta["kv_cache"]
+        assert st.graph.inputs[0] == first
+        assert kv["inputs"] == kv["outputs"] == 2 and kv["layers"] == 1
+        assert all(st.graph.tensors[t].shape[1] == 1 for t in st.graph.inputs[1:3])  # [B, KV/2, L, hd]
+        assert all(t.startswith("past_") for t in st.graph.inputs[1:3])
+    assert s0.graph.outputs[0] == s0.send[0][0] and s1.graph.outputs[0] == llama_decode.outputs[0]
