@@ -41,7 +41,8 @@ class RunOptions:
 
 
 def load_arch(path: str, overrides: Sequence[str] = ()) -> ArchSpec:
-    from accelsim.arch.load import find_arch, load_arch as _load
+    from accelsim.arch.load import find_arch
+    from accelsim.arch.load import load_arch as _load
 
     return _load(find_arch(path), overrides)
 

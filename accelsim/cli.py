@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
-
-import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,9 +27,9 @@ DEFAULT_WORKLOAD = "gpt2-small"
 
 
 def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
     import shutil
+
+    from rich.console import Console
 
     # Not a terminal (piped, CI logs): use a wide fixed width so tables don't fold.
     width = None if sys.stdout.isatty() else max(140, shutil.get_terminal_size((140, 24)).columns)
@@ -269,9 +268,9 @@ def main() -> None:
 @click.option("--generate", "generate", type=click.IntRange(min=1), default=None,
               help="generation: tokens generated per sequence (the prefill's first token, then decode "
                    "steps with a growing KV cache); adds `inference` to the result (docs/inference.md)")
-@click.option("--fold/--no-fold", "fold", default=True, show_default=True,
+@click.option("--fold/--no-fold", "fold", default=None,
               help="generation: simulate 1 and 2 of a decoder's identical layers and extrapolate "
-                   "(--no-fold: every layer)")
+                   "(--no-fold: every layer; default: fold, except with --pp, whose stages differ)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="write result.json and ops.csv here")
 @click.option("--trace", "trace_file", type=click.Path(dir_okay=False),
               help="write a Chrome/Perfetto trace JSON (one track per unit)")
@@ -292,7 +291,7 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
         trace_file: str | None, html_file: str | None, as_json: bool, n_ops: int, quiet: bool,
         progress: bool | None = None, n_layers: int = 16, tp: int = 1, pp: int = 1,
         microbatches: int = 1, objective: str = "latency", prompt: int | None = None,
-        generate: int | None = None, fold: bool = True) -> None:
+        generate: int | None = None, fold: bool | None = None) -> None:
     """Simulate WORKLOAD on the architecture ARCH and report latency, utilization and energy.
 
     \b
@@ -315,6 +314,7 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
             quiet_stdout.enter_context(contextlib.redirect_stdout(sys.stderr))
         arch_spec = api.load_arch(arch or DEFAULT_ARCH, overrides)
         multichip = tp * pp * microbatches > 1
+        sequences = batch  # a generation's --batch: all sequences (StepModel splits them)
         if microbatches > 1 and batch is not None:
             if batch % microbatches:
                 from accelsim.errors import SpecError
@@ -330,22 +330,40 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
             from accelsim.errors import SpecError
 
             raise SpecError(f"--seq {seq} and --prompt {prompt} disagree (the prompt is the prefill's sequence)")
-        if generate is not None and (check or multichip):
+        if generate is not None and check:
             from accelsim.errors import SpecError
 
-            raise SpecError("--generate does not combine with --check or --tp/--pp/--microbatches yet")
+            raise SpecError("--generate does not combine with --check (check one step: --param decode=true "
+                            "--param kv_len=L --check)")
+        if generate is not None and compat:
+            from accelsim.errors import SpecError
+
+            raise SpecError("--generate does not combine with --compat scalesim (SCALE-Sim's timing of one "
+                            "forward pass; a generation uses the default timing: drop --compat)")
+        if fold is None:
+            fold = pp == 1
+        elif fold and pp > 1 and generate is not None:
+            from accelsim.errors import SpecError
+
+            raise SpecError(f"--fold does not combine with --pp {pp}: folding extrapolates identical layers, but "
+                            "pipeline stages hold different layers; use --no-fold (or leave both out)")
         params = _params(seq, batch, param)
         wname = workload or DEFAULT_WORKLOAD
         if generate is not None:
             result, written = _run_generation(
-                arch_spec, wname, params, prompt=int(prompt or 1), generate=generate, batch=batch or 1,
+                arch_spec, wname, params, prompt=int(prompt or 1), generate=generate, batch=sequences or 1,
                 objective=objective, gpu=None if no_gpu else gpu, gpu_launch=gpu_launch, fold=fold,
-                show=show, out_dir=out_dir, trace_file=trace_file, html_file=html_file)
+                show=show, out_dir=out_dir, trace_file=trace_file, html_file=html_file, tp=tp, pp=pp,
+                microbatches=microbatches)
     if generate is not None:
         if as_json:
             click.echo(result.to_json(), nl=False)
         else:
             print_run(result, _console(), n_ops=n_ops, quiet=quiet, written=written, n_layers=n_layers)
+            if multichip and not quiet:
+                from accelsim.api_system import print_system
+
+                print_system(result, _console())
         return
     with contextlib.ExitStack() as quiet_stdout:
         if as_json:
@@ -397,9 +415,11 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
 
 def _run_generation(arch_spec: Any, wname: str, params: dict[str, object], *, prompt: int, generate: int,
                     batch: int, objective: str, gpu: str | None, gpu_launch: str, fold: bool, show: bool,
-                    out_dir: str | None, trace_file: str | None, html_file: str | None) -> tuple[Any, list[Path]]:
-    """``run --prompt P --generate G``: the prefill simulated op by op (the reported result) and
-    the generation's per-step costs (``inference``; ``gpu.inference``)."""
+                    out_dir: str | None, trace_file: str | None, html_file: str | None, tp: int = 1, pp: int = 1,
+                    microbatches: int = 1) -> tuple[Any, list[Path]]:
+    """``run --prompt P --generate G``: the prefill simulated op by op (the reported result; on
+    ``tp x pp`` chips with its ``system`` block) and the generation's per-step costs
+    (``inference``; ``gpu.inference``)."""
     from accelsim import api
     from accelsim.inference.costs import StepModel
     from accelsim.inference.generation import simulate_generation
@@ -410,10 +430,15 @@ def _run_generation(arch_spec: Any, wname: str, params: dict[str, object], *, pr
     base = {k: v for k, v in params.items() if k not in ("seq", "batch")}
     with status(f"tracing {wname} (prefill and decode step)", show):
         model = StepModel(arch_spec, wname, base, options=api.RunOptions(gpu=None, mapping=opts.mapping),
-                          fold=fold, gpu=gpu, gpu_launch=gpu_launch)
+                          fold=fold, gpu=gpu, gpu_launch=gpu_launch, tp=tp, pp=pp, microbatches=microbatches)
         graph = model.report_graph(prompt, batch)
     with status(f"simulating the prefill ({len(graph.ops)} ops)", show):
-        result = api.simulate(arch_spec, graph, opts)
+        if model.multichip:
+            from accelsim import api_system
+
+            result = api_system.simulate_system(arch_spec, graph, opts, tp=tp, pp=pp, microbatches=microbatches)
+        else:
+            result = api.simulate(arch_spec, graph, opts)
     with status(f"simulating {generate} generated tokens", show):
         gen = simulate_generation(arch_spec, wname, base, prompt=prompt, generate=generate, batch=batch,
                                   gpu=gpu, gpu_launch=gpu_launch, fold=fold, model=model)
@@ -525,7 +550,8 @@ def trace(workload: str, seq: int | None, batch: int | None, param: tuple[str, .
         g.save(output)
     except OSError as e:
         raise AccelsimError(f"-o {output}: cannot write the graph ({e.strerror or e})") from None
-    click.echo(f"{output}: {len(g.ops)} ops, {len(g.weights)} weights ({', '.join(f'{k} {v}' for k, v in g.op_counts().items())})")
+    click.echo(f"{output}: {len(g.ops)} ops, {len(g.weights)} weights "
+               f"({', '.join(f'{k} {v}' for k, v in g.op_counts().items())})")
 
 
 @main.group()

@@ -179,7 +179,8 @@ def build_result(
     for c, busy in enumerate(sim.dram.busy_cycles):
         units[f"dram.ch{c}"] = {"kind": "dram_channel", "busy_cycles": busy, "utilization": _r(busy / denom)}
     units["sequencer"] = {"kind": "sequencer", "commands": sim.stats.commands,
-                          "busy_cycles": sim.stats.commands * (0 if program.mode == "scalesim" else arch.controller.sequencer.issue_cycles)}
+                          "busy_cycles": sim.stats.commands * (0 if program.mode == "scalesim"
+                                                               else arch.controller.sequencer.issue_cycles)}
     units["sequencer"]["utilization"] = _r(units["sequencer"]["busy_cycles"] / denom)
 
     ideal = sum(a._su_weight for a in sim.arrays)  # SCALE-Sim metrics are weighted by tile cycles

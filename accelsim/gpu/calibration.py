@@ -332,7 +332,8 @@ def load_calibration(name_or_path: str | Path) -> Calibration:
         shipped = {p.stem: p for p in sorted(CALIBRATION_DIR.glob("*.yaml"))}
         name = str(name_or_path)
         if name not in shipped:
-            raise SpecError(f"unknown GPU calibration '{name}' (shipped: {', '.join(shipped) or 'none'}; or give a YAML path)")
+            raise SpecError(f"unknown GPU calibration '{name}' (shipped: {', '.join(shipped) or 'none'}; "
+                            "or give a YAML path)")
         path, label = shipped[name], shipped[name].name
     return calibration_from_dict(read_yaml(path, label, "GPU calibration"), file=label)
 

@@ -371,7 +371,8 @@ def _rows_bytes(t: Mapping[str, TensorInfo], op: Op, precision: str) -> int:
 
 def _sdpa_dims(op: Op, q: Sequence[int], k: Sequence[int], v: Sequence[int], causal: bool) -> AttentionDims:
     if min(len(q), len(k), len(v)) < 3:
-        raise MappingError(f"{op.where()}: attention operands must be at least 3-D, got {list(q)}, {list(k)}, {list(v)}")
+        raise MappingError(f"{op.where()}: attention operands must be at least 3-D, "
+                           f"got {list(q)}, {list(k)}, {list(v)}")
     L, D = q[-2], q[-1]
     S, Dk = k[-2], k[-1]
     Sv, Dv = v[-2], v[-1]

@@ -84,7 +84,7 @@ def requests_cmd(rate: float, count: int, prompt_dist: str, prompt_mean: float, 
 
 
 def load_cost_tables(arch: str, workload: str, params: dict[str, object], overrides: tuple[str, ...],
-                     gpu: str | None) -> list[Any]:
+                     gpu: str | None, tp: int = 1, pp: int = 1) -> list[Any]:
     """The per-step cost tables to serve on: the ASIC first, then the GPU profile (if any).
 
     Delegates to ``accelsim.inference.costs.build_cost_tables``; a clear error while that module
@@ -100,7 +100,9 @@ def load_cost_tables(arch: str, workload: str, params: dict[str, object], overri
     if build is None:
         raise AccelsimError("accelsim serve: accelsim.inference.costs has no build_cost_tables")
     arch_spec = api.load_arch(arch, overrides)
-    return list(build(arch_spec, workload, params, gpu=gpu))
+    if tp * pp == 1:
+        return list(build(arch_spec, workload, params, gpu=gpu))
+    return list(build(arch_spec, workload, params, gpu=gpu, tp=tp, pp=pp, fold=pp == 1))
 
 
 @click.command()
@@ -132,6 +134,11 @@ def load_cost_tables(arch: str, workload: str, params: dict[str, object], overri
 @click.option("--gpu", "gpu", default="h100", show_default=True, metavar="NAME",
               help="GPU profile to serve on as well (a100, h100, h200, l4, v100, or a YAML file)")
 @click.option("--no-gpu", is_flag=True, help="serve on the ASIC only")
+@click.option("--tp", "tp", type=click.IntRange(min=1), default=1, show_default=True,
+              help="tensor-parallel chips per iteration (needs system.chips >= tp x pp; docs/multichip.md)")
+@click.option("--pp", "pp", type=click.IntRange(min=1), default=1, show_default=True,
+              help="pipeline stages per iteration (one micro-batch: the stages run one after another; "
+                   "every layer simulated)")
 @click.option("--json", "as_json", is_flag=True, help="print the JSON to stdout (no table)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="write result.json and per_request_<table>.csv here")
@@ -139,7 +146,8 @@ def load_cost_tables(arch: str, workload: str, params: dict[str, object], overri
 def serve(arch: str, workload: str, requests_file: str, max_batch: int | None,
           max_prefill_tokens: int | None, schedule: str, kv: str, block_tokens: int, watermark: float,
           slo_ttft: float | None, slo_tpot: float | None, param: tuple[str, ...],
-          overrides: tuple[str, ...], gpu: str, no_gpu: bool, as_json: bool, out_dir: str | None) -> None:
+          overrides: tuple[str, ...], gpu: str, no_gpu: bool, as_json: bool, out_dir: str | None,
+          tp: int = 1, pp: int = 1) -> None:
     """Serve the request trace on ARCH running WORKLOAD (and on the GPU profile) with continuous
     batching; report TTFT/TPOT percentiles, throughput and goodput.
 
@@ -158,9 +166,17 @@ def serve(arch: str, workload: str, requests_file: str, max_batch: int | None,
     policy = ServingPolicy(schedule=schedule, kv=kv, max_batch=max_batch,  # type: ignore[arg-type]
                            max_prefill_tokens=max_prefill_tokens, block_tokens=block_tokens,
                            watermark=watermark, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot)
-    tables = load_cost_tables(arch, workload, _params(None, None, param), overrides, None if no_gpu else gpu)
+    if tp * pp == 1:  # (tests monkeypatch load_cost_tables with the one-chip signature)
+        tables = load_cost_tables(arch, workload, _params(None, None, param), overrides, None if no_gpu else gpu)
+    else:
+        tables = load_cost_tables(arch, workload, _params(None, None, param), overrides, None if no_gpu else gpu,
+                                  tp=tp, pp=pp)
     results = serve_all(tables, reqs, policy)
     data = serving_report(results, reqs, policy)
+    if tp * pp > 1:
+        data["parallel"] = {"tp": tp, "pp": pp, "chips": tp * pp,
+                            "note": "every iteration on tp x pp chips (GPUs), one micro-batch; KV capacity "
+                                    "per chip (the busiest chip's share of the weights and cache)"}
     text = json.dumps(data, indent=2) + "\n"
     written: list[Path] = []
     if out_dir:

@@ -15,9 +15,17 @@ cost one full simulation per token; instead (issue 11 item 3):
   (cycles, energy, DRAM bytes): the model is traced and simulated with 1 and 2 blocks (the
   workload's layer parameter) and extrapolated. Both simulations include everything around the
   blocks (embedding, final norm, LM head). ``fold=False`` simulates the full depth instead.
+* **Many chips** (``tp``, ``pp``, ``microbatches`` > 1, docs/multichip.md): every point is a
+  :func:`accelsim.api_system.simulate_system` of the step's graph on ``tp x pp`` chips (the GPU
+  side: the same split on ``tp x pp`` GPUs, :func:`accelsim.api_system.simulate_gpu_split`).
+  Folding still holds under tensor parallelism (every chip's layers are identical, and so are
+  their collectives) but not under pipeline parallelism, whose stages hold different layers:
+  ``pp > 1`` needs ``fold=False``. ``batch`` is always the sequences of the whole step; with
+  ``microbatches = M`` the traced graph is one micro-batch of ``batch / M`` of them.
 
-Every simulated point is an ordinary :func:`accelsim.api.simulate` of a traced graph, on the
-same mapper and engine as ``accelsim run``.
+Every simulated point is an ordinary :func:`accelsim.api.simulate` (or
+:func:`~accelsim.api_system.simulate_system`) of a traced graph, on the same mapper and engine
+as ``accelsim run``.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accelsim.arch.spec import PRECISION_BYTES, ArchSpec
-from accelsim.errors import WorkloadError
+from accelsim.errors import SpecError, WorkloadError
 from accelsim.inference.kv import kv_bytes_per_token, with_kv_len
 from accelsim.inference.serving import StepCost
 from accelsim.workload.ir import Graph
@@ -93,6 +101,9 @@ class StepModel:
 
     ``params`` are the workload parameters (the generation fixes ``seq``, ``batch``, ``decode``,
     ``kv_len``, ``kv_out`` and the layer count itself). Simulated points are memoised.
+    ``tp``, ``pp`` and ``microbatches`` split every step over chips of the arch's ``system``
+    (see the module docstring); ``chip_weight_bytes`` and ``chip_kv_per_token`` are then what
+    the busiest chip holds (equal to ``weight_bytes`` and ``kv_per_token`` on one chip).
     """
 
     arch: ArchSpec
@@ -109,10 +120,26 @@ class StepModel:
     kv_per_token: int = 0  # bytes per token per sequence, all layers, at the arch's precision
     weight_bytes: int = 0
     graphs: dict[tuple[Any, ...], Graph] | None = None  # pre-traced graphs (sweep workers: no torch)
+    tp: int = 1
+    pp: int = 1
+    microbatches: int = 1
+    chip_weight_bytes: int = 0  # the busiest chip's weights (all of them on one chip)
+    chip_kv_per_token: int = 0  # ... and its share of kv_per_token
 
     def __post_init__(self) -> None:
         from accelsim import api
 
+        for name, v in (("--tp", self.tp), ("--pp", self.pp), ("--microbatches", self.microbatches)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise SpecError(f"{name} must be a positive integer (got {v!r})")
+        if self.pp > 1 and self.fold:
+            raise SpecError(f"--pp {self.pp}: layer folding (--fold) extrapolates identical layers, but pipeline "
+                            "stages hold different layers; use --no-fold (every layer simulated)")
+        chips = self.arch.system_spec.chips
+        if self.tp * self.pp > chips:  # plan_system's check, before anything is traced
+            raise SpecError(f"--tp {self.tp} x --pp {self.pp} needs {self.tp * self.pp} chips; architecture "
+                            f"'{self.arch.name}' has {chips} (add system.chips, e.g. --set "
+                            f"system.chips={self.tp * self.pp})")
         if self.graphs:
             self._graphs.update(self.graphs)
         if self.options is None:
@@ -124,6 +151,22 @@ class StepModel:
         elem = PRECISION_BYTES[self.arch.arrays[0].precision]
         self.kv_per_token = kv_bytes_per_token(g, elem)
         self.weight_bytes = self._weights(elem)
+        self.chip_weight_bytes, self.chip_kv_per_token = self._per_chip(elem)
+
+    @property
+    def multichip(self) -> bool:
+        return self.tp * self.pp * self.microbatches > 1
+
+    @property
+    def chips(self) -> int:
+        """Chips (or GPUs) a step runs on."""
+        return self.tp * self.pp
+
+    def graph_batch(self, batch: int) -> int:
+        """Sequences in the traced graph of a step of ``batch`` sequences: one micro-batch."""
+        if batch % self.microbatches:
+            raise SpecError(f"--batch {batch} does not split into --microbatches {self.microbatches}")
+        return batch // self.microbatches
 
     # -- graphs ------------------------------------------------------------------------------
     def _folding(self) -> bool:
@@ -167,25 +210,51 @@ class StepModel:
                 p[layer_param(self.workload)] = layers
             return api.load_graph(self.workload, p)
 
-    def _weights(self, elem: int) -> int:
-        def wb(g: Graph) -> int:
-            return sum(t.numel * (elem if t.dtype.startswith(("float", "bfloat")) else min(4, t.nbytes // max(1, t.numel)))
-                       for t in g.weights.values())
+    @staticmethod
+    def _wb(g: Graph, elem: int) -> int:
+        return sum(t.numel * (elem if t.dtype.startswith(("float", "bfloat"))
+                              else min(4, t.nbytes // max(1, t.numel)))
+                   for t in g.weights.values())
 
+    def _weights(self, elem: int) -> int:
+        wb = self._wb
         if self._folding():
-            w1, w2 = wb(self._graph("decode", 1, TEMPLATE_KV_LEN, 1)), wb(self._graph("decode", 1, TEMPLATE_KV_LEN, 2))
+            w1 = wb(self._graph("decode", 1, TEMPLATE_KV_LEN, 1), elem)
+            w2 = wb(self._graph("decode", 1, TEMPLATE_KV_LEN, 2), elem)
             return w1 + (self.layers - 1) * (w2 - w1)
-        return wb(self._graph("decode", 1, TEMPLATE_KV_LEN, None))
+        return wb(self._graph("decode", 1, TEMPLATE_KV_LEN, None), elem)
+
+    def _per_chip(self, elem: int) -> tuple[int, int]:
+        """(weight bytes, KV bytes per token and sequence) of the busiest chip: the rank graphs
+        of the split (weights cut by the TP plan, replicated ones whole; each stage's layers),
+        and the cache sharded by head over ``tp`` and by layer over the stages."""
+        if self.tp * self.pp == 1:
+            return self.weight_bytes, self.kv_per_token
+        from accelsim.api_system import plan_system
+
+        def stage_weights(layers: int | None) -> tuple[int, float]:
+            sp = plan_system(self.arch, self._graph("decode", 1, TEMPLATE_KV_LEN, layers), tp=self.tp, pp=self.pp)
+            w = [self._wb(st.graph, elem) for st in sp.stages]
+            frac = max(st.layers[1] - st.layers[0] + 1 for st in sp.stages) / self.layers if self.pp > 1 else 1.0
+            return max(w), frac
+
+        if self._folding():  # tp only: every chip holds 1/tp of every layer
+            (w1, _), (w2, _) = stage_weights(1), stage_weights(2)
+            w, frac = w1 + (self.layers - 1) * (w2 - w1), 1.0
+        else:
+            w, frac = stage_weights(None)
+        return w, -(-int(self.kv_per_token * frac) // self.tp)
 
     # -- where the cache lives ----------------------------------------------------------------
     def kv_mode(self, batch: int, tokens: int) -> str:
         """"sram" when the whole model's cache for ``batch`` sequences of ``tokens`` takes at most
-        half of the SRAM's resident area (the mapper's rule), else "dram"."""
+        half of the SRAM's resident area (the mapper's rule), else "dram". On many chips: the
+        busiest chip's share of the cache (every micro-batch's) against that chip's SRAM."""
         from accelsim.mapping.banks import bank_plan
 
         bp = bank_plan(self.arch, self.options.mapping.resident_fraction)
         res = bp.parts[bp.resident_part].resident_bytes
-        return "sram" if batch * tokens * self.kv_per_token <= res // 2 else "dram"
+        return "sram" if batch * tokens * self.chip_kv_per_token <= res // 2 else "dram"
 
     # -- simulation -----------------------------------------------------------------------------
     def _asic_point(self, g: Graph, kv_mode: str) -> StepPoint:
@@ -193,16 +262,29 @@ class StepModel:
 
         opts = dataclasses.replace(self.options, gpu=None,
                                    mapping=self.options.mapping.model_copy(update={"kv_cache": kv_mode}))
-        r = api.simulate(self.arch, g, opts)
+        if self.multichip:
+            from accelsim.api_system import simulate_system
+
+            r = simulate_system(self.arch, g, opts, tp=self.tp, pp=self.pp, microbatches=self.microbatches,
+                                baseline=False)
+        else:
+            r = api.simulate(self.arch, g, opts)
         d = r.data
+        loc = r.program.kv_cache if r.program is not None else kv_mode
         return StepPoint(float(d["latency_s"]), float(d.get("energy_j", 0.0)), int(d["total_cycles"]),
-                         int(d["dram_read_bytes"]) + int(d["dram_write_bytes"]), r.program.kv_cache)
+                         int(d["dram_read_bytes"]) + int(d["dram_write_bytes"]), loc)
 
     def _gpu_point(self, g: Graph) -> StepPoint:
         from accelsim.gpu.model import simulate_gpu
         from accelsim.gpu.profile import gpu_precision, load_profile
 
         assert self.gpu is not None
+        if self.multichip:
+            from accelsim.api_system import plan_system, simulate_gpu_split
+
+            splan = plan_system(self.arch, g, tp=self.tp, pp=self.pp, microbatches=self.microbatches)
+            res = simulate_gpu_split(self.arch, splan, self.gpu, self.gpu_launch).result
+            return StepPoint(float(res.latency_s), float(res.energy_j), 0, int(res.bytes), "hbm")
         prof = load_profile(self.gpu)
         prec = gpu_precision(self.arch.arrays[0].precision)
         if prec not in prof.precisions:
@@ -219,9 +301,10 @@ class StepModel:
         if hit is not None:
             return hit
         kv_mode = self.kv_mode(batch, n + 1)
+        gb = self.graph_batch(batch)
 
         def one(layers: int | None) -> StepPoint:
-            g = self._graph("prefill", batch, n, layers) if kind == "prefill" else self._decode_graph(batch, n, layers)
+            g = self._graph("prefill", gb, n, layers) if kind == "prefill" else self._decode_graph(gb, n, layers)
             return self._asic_point(g, kv_mode) if side == "asic" else self._gpu_point(g)
 
         if self._folding():
@@ -233,8 +316,8 @@ class StepModel:
 
     def report_graph(self, prompt: int, batch: int) -> Graph:
         """The prefill graph a generation run reports op by op: the full model, or its first two
-        blocks when the cost is extrapolated from them."""
-        return self._graph("prefill", batch, prompt, 2 if self._folding() else None)
+        blocks when the cost is extrapolated from them (one micro-batch of ``batch``)."""
+        return self._graph("prefill", self.graph_batch(batch), prompt, 2 if self._folding() else None)
 
     def prefill(self, side: str, prompt: int, batch: int = 1) -> StepPoint:
         return self._point(side, "prefill", batch, prompt)
@@ -294,8 +377,9 @@ class _Table:
                  max_tokens: int) -> None:
         self.m = model
         self.name = name
-        self.kv_bytes_per_token = model.kv_per_token
-        self.kv_capacity_bytes = max(0, capacity_bytes - model.weight_bytes)
+        # per chip (the busiest one) on many chips: the tokens that fit are the same count
+        self.kv_bytes_per_token = model.chip_kv_per_token
+        self.kv_capacity_bytes = max(0, capacity_bytes - model.chip_weight_bytes)
         self.max_batch = max_batch
         self.max_tokens = max_tokens
         self._batches = sorted({1, max_batch} | {1 << i for i in range(0, 12) if (1 << i) < max_batch})
@@ -358,12 +442,14 @@ class GpuStepCosts(_Table):
 
 def build_cost_tables(arch: ArchSpec, workload: str, params: Mapping[str, object] | None = None, *,
                       gpu: str | None = "h100", max_batch: int = 64, max_tokens: int = 4096,
-                      gpu_launch: str = "graph", fold: bool = True) -> list[Any]:
+                      gpu_launch: str = "graph", fold: bool = True, tp: int = 1, pp: int = 1) -> list[Any]:
     """Serving tables for ``workload`` on ``arch`` (and on the ``gpu`` profile): the ASIC's KV
-    capacity is its DRAM capacity minus the weights; the GPU's its memory."""
+    capacity is its DRAM capacity minus the weights; the GPU's its memory. ``tp`` x ``pp``:
+    every iteration on that many chips (GPUs), capacities per chip, the busiest chip's share of
+    the weights and the cache (``pp > 1`` needs ``fold=False``)."""
     from accelsim.gpu.profile import load_profile
 
-    model = StepModel(arch, workload, dict(params or {}), fold=fold, gpu=gpu, gpu_launch=gpu_launch)
+    model = StepModel(arch, workload, dict(params or {}), fold=fold, gpu=gpu, gpu_launch=gpu_launch, tp=tp, pp=pp)
     tables: list[Any] = [AsicStepCosts(model, name="asic", capacity_bytes=int(arch.dram.capacity_gib * 2**30),
                                        max_batch=max_batch, max_tokens=max_tokens)]
     if gpu:

@@ -14,6 +14,11 @@ Conventions (documented in docs/inference.md; the same as the serving simulator'
 * **Capacity**: weights plus the final cache must fit the DRAM (``dram.capacity_gib``; the GPU:
   its memory); otherwise a :class:`~accelsim.errors.SpecError` names the need and the capacity.
   ``max_batch_at_context`` is the largest batch whose cache fits beside the weights.
+* **Many chips** (``tp``, ``pp``, ``microbatches`` of the :class:`StepModel`): every step runs on
+  ``tp x pp`` chips (GPUs); ``weight_bytes`` and ``kv_cache_bytes`` stay the whole model's, the
+  capacity check is per chip: the busiest chip's weights (``weight_bytes_per_chip``) plus its share
+  of the cache (``kv_cache_bytes_per_chip``) against one chip's memory; ``memory_need_bytes``,
+  ``memory_capacity_bytes`` and ``max_batch_at_context`` are then per chip too.
 """
 
 from __future__ import annotations
@@ -44,11 +49,18 @@ def summarize(model: StepModel, side: str, prompt: int, generate: int, batch: in
     e2e = pre.seconds + dec_s
     energy = pre.energy_j + math.fsum(s.energy_j for s in steps)
     kv_bytes = batch * (prompt + generate) * model.kv_per_token
-    need = model.weight_bytes + kv_bytes
-    free = capacity_bytes - model.weight_bytes
-    per_seq = (prompt + generate) * model.kv_per_token
+    chip_kv = batch * (prompt + generate) * model.chip_kv_per_token
+    need = model.chip_weight_bytes + chip_kv
+    free = capacity_bytes - model.chip_weight_bytes
+    per_seq = (prompt + generate) * model.chip_kv_per_token
     loc = (steps[-1].kv_location if steps else pre.kv_location) if side == "asic" else kv_location
-    return {
+    layers_note = (f"1 and 2 of {model.layers} layers simulated, extrapolated" if model._folding()
+                   else "all layers simulated")
+    if model.multichip:
+        unit = "chips" if side == "asic" else "GPUs"
+        layers_note += (f" on {model.chips} {unit} (TP {model.tp} x PP {model.pp}, "
+                        f"{model.microbatches} micro-batch(es))")
+    out: dict[str, Any] = {
         "prompt_tokens": prompt,
         "generated_tokens": generate,
         "batch": batch,
@@ -68,9 +80,15 @@ def summarize(model: StepModel, side: str, prompt: int, generate: int, batch: in
         "memory_capacity_bytes": capacity_bytes,
         "max_batch_at_context": max(0, free // per_seq) if per_seq else None,
         "layers": model.layers,
-        "method": (f"{'1 and 2 of ' + str(model.layers) + ' layers simulated, extrapolated' if model._folding() else 'all layers simulated'}; "
+        "method": (f"{layers_note}; "
                    f"decode steps sampled at {samples} cache lengths and interpolated"),
     }
+    if model.multichip:
+        out["parallel"] = {"tp": model.tp, "pp": model.pp, "microbatches": model.microbatches,
+                           "chips": model.chips}
+        out["weight_bytes_per_chip"] = model.chip_weight_bytes
+        out["kv_cache_bytes_per_chip"] = chip_kv
+    return out
 
 
 def _check_capacity(what: str, need: int, capacity: int, weights: int, kv: int, batch: int, per_seq: int) -> None:
@@ -97,31 +115,41 @@ def simulate_generation(
     fold: bool = True,
     samples: int = 5,
     model: StepModel | None = None,
+    tp: int = 1,
+    pp: int = 1,
+    microbatches: int = 1,
 ) -> dict[str, Any]:
     """``{"inference": {...}, "gpu_inference": {...} | None}`` for a generation of ``generate``
-    tokens after a ``prompt``-token prefill, ``batch`` sequences at once."""
+    tokens after a ``prompt``-token prefill, ``batch`` sequences at once (on ``tp`` x ``pp``
+    chips of ``arch``'s system, ``batch`` split into ``microbatches``; ignored when ``model`` is
+    given: its own split counts)."""
     from accelsim.gpu.profile import load_profile
 
     if prompt < 1 or generate < 1 or batch < 1:
         raise SpecError(f"--prompt, --generate and --batch must be >= 1 (got {prompt}, {generate}, {batch})")
     if model is None:
         model = StepModel(arch, workload, dict(params or {}), options=options, fold=fold, gpu=gpu,
-                          gpu_launch=gpu_launch)
-    kv = batch * (prompt + generate) * model.kv_per_token
-    per_seq = (prompt + generate) * model.kv_per_token
+                          gpu_launch=gpu_launch, tp=tp, pp=pp, microbatches=microbatches)
+    model.graph_batch(batch)  # --batch splits into --microbatches
+    kv = batch * (prompt + generate) * model.chip_kv_per_token
+    per_seq = (prompt + generate) * model.chip_kv_per_token
+    w = model.chip_weight_bytes
     cap = int(arch.dram.capacity_gib * 2**30)
-    _check_capacity(f"architecture '{arch.name}' (dram.capacity_gib = {arch.dram.capacity_gib:g})",
-                    model.weight_bytes + kv, cap, model.weight_bytes, kv, batch, per_seq)
+    split = (f", the busiest of {model.chips} chips (--tp {model.tp} x --pp {model.pp})"
+             if model.chips > 1 else "")
+    _check_capacity(f"architecture '{arch.name}' (dram.capacity_gib = {arch.dram.capacity_gib:g}{split})",
+                    w + kv, cap, w, kv, batch, per_seq)
     out: dict[str, Any] = {"inference": summarize(model, "asic", prompt, generate, batch, cap, "", samples)}
     if gpu:
         prof = load_profile(gpu)
         gcap = int(prof.memory_gb * 1e9)
-        gpu_ok = model.weight_bytes + kv <= gcap
+        gpu_ok = w + kv <= gcap
         g = summarize(model, "gpu", prompt, generate, batch, gcap, "hbm", samples) if gpu_ok else None
         if g is not None:
             g["launch_mode"] = gpu_launch
         else:
-            g = {"error": f"weights plus KV cache ({(model.weight_bytes + kv) / 2**30:.2f} GiB) exceed the "
+            per = f" per GPU ({model.chips} GPUs)" if model.chips > 1 else ""
+            g = {"error": f"weights plus KV cache{per} ({(w + kv) / 2**30:.2f} GiB) exceed the "
                           f"{prof.name}'s {gcap / 2**30:.2f} GiB"}
         out["gpu_inference"] = g
     return out

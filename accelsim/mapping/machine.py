@@ -11,7 +11,6 @@ from accelsim.model.gemm_cost import ArrayGroup, Machine
 from accelsim.model.memory import dram_latency_cycles
 
 
-
 def build_machine(arch: ArchSpec, opts: MappingOptions, banks: BankPlan | None = None) -> Machine:
     banks = banks or bank_plan(arch, opts.resident_fraction)
     pr = prices(arch)

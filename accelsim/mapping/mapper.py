@@ -32,16 +32,15 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from accelsim.arch.spec import PRECISION_BYTES, ArchSpec
 from accelsim.errors import MappingError
-from accelsim.mapping.gemm_emit import GemmOperands, emit_gemm_tiles
 from accelsim.mapping.banks import bank_plan
+from accelsim.mapping.gemm_emit import GemmOperands, emit_gemm_tiles
 from accelsim.mapping.machine import build_machine
-from accelsim.mapping.program import MappedOp, Program, SramAccess, Tile, TimingMode, Transfer
+from accelsim.mapping.program import MappedOp, Program, SramAccess, Tile, Transfer
 from accelsim.mapping.search import machine_digest, search_gemm, simulate_candidate
-from accelsim.mapping.tiling import split_range
 from accelsim.model import systolic
 from accelsim.model.gemm_cost import GemmProblem
 from accelsim.model.vector import vector_cycles
@@ -578,7 +577,7 @@ class Mapper:
             self.res_loc.setdefault(self.root(src), sp)
             self._place(out)
             idx = self.emit_vector(
-                name=op.name, ir_op=op.name, kind=f"residual.read", module=op.module, deps=deps,
+                name=op.name, ir_op=op.name, kind="residual.read", module=op.module, deps=deps,
                 vkind="copy", elems=T[src].numel, in_bytes=[(src, nb, True)], out_tensor=out,
                 out_bytes=self.tbytes(out), out_res=self.root(out) in self.resident,
                 access=((role, partition, "read", nb),), src_partition=sp,
@@ -610,7 +609,8 @@ class Mapper:
         first = len(self.tiles)
         vs = self.arch.vector
         if self.opts.mode == "scalesim":
-            raise MappingError(f"op '{name}' in module '{module or '<top>'}': --compat scalesim models systolic GEMMs only")
+            raise MappingError(f"op '{name}' in module '{module or '<top>'}': "
+                               "--compat scalesim models systolic GEMMs only")
         total_in = sum(b for _, b, res in in_bytes if not res)
         vb = self.banks.vector_bytes
         cap = max(1, min(vb.get(self.p_in, 0), vb.get(self.p_out, 0)) // 2)

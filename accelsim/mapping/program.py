@@ -8,8 +8,8 @@ adds contention. Everything here is plain, immutable data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 TimingMode = Literal["pipelined", "scalesim"]

@@ -195,7 +195,6 @@ def _comp_total(df: str, M: int, N: int, K: int, m: np.ndarray, n: np.ndarray, k
     k = np.minimum(k, K)
     mt, nt, kt = -(-M // m), -(-N // n), -(-K // k)
     m_last, n_last, k_last = M - (mt - 1) * m, N - (nt - 1) * n, K - (kt - 1) * k
-    skew = R + C - 2
     total = np.zeros(m.shape, dtype=np.float64)
     for msz, mc in ((m, mt - 1), (m_last, np.ones_like(mt))):
         for nsz, nc in ((n, nt - 1), (n_last, np.ones_like(nt))):
@@ -332,7 +331,8 @@ def search_gemm(
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    cands = list(_candidate_tuples(p, mach, max_tile_m=max_tile_m, tile_n_folds=tile_n_folds, tile_k_folds=tile_k_folds))
+    cands = list(_candidate_tuples(p, mach, max_tile_m=max_tile_m, tile_n_folds=tile_n_folds,
+                                   tile_k_folds=tile_k_folds))
     space = len(cands)
     pool = _bounded_pool(p, mach, cands, objective)
     # Branch and bound: evaluate in order of the lower bound; stop once the bound exceeds both
@@ -378,10 +378,12 @@ def search_gemm(
         )
     ranked = tuple((c, e) for _, c, e in feasible[:keep])
     verified: tuple[tuple[GemmCandidate, int], ...] = ()
-    if verify is not None and verify_top > 0 and ranked[0][1].tiles <= verify_max_tiles:
-        # The best `verify_top` distinct candidates (by estimate) for every array count: a
-        # mapping on n arrays costs the same on a machine with more arrays, so the set checked
-        # for n arrays is the same there, and adding arrays never loses a verified winner.
+    if verify is not None and verify_top > 0:
+        # The best `verify_top` distinct candidates (by estimate) of at most `verify_max_tiles`
+        # tiles for every array count: a mapping on n arrays costs the same on a machine with
+        # more arrays, and fits one with more SRAM, so the set checked there contains the set
+        # checked here and more hardware never loses a verified winner. Candidates with more
+        # tiles (too slow to simulate) compete with their estimates.
         per_count: dict[tuple[int, int], list[tuple[GemmCandidate, GemmEstimate]]] = {}
         done = {c: est for _, c, est in feasible}
         by_key: dict[tuple[int, int], list[tuple[float, GemmCandidate]]] = {}
@@ -393,7 +395,11 @@ def search_gemm(
             for lb, c in lst_:
                 if len(best_here) >= verify_top and lb > best_here[verify_top - 1][0][0]:
                     break
+                if p.batch * _cdiv(p.M, c.m) * _cdiv(p.N, c.n) * _cdiv(p.K, c.k) > verify_max_tiles:
+                    continue
                 est = done.get(c) or estimate_gemm(p, c, mach)
+                if est.tiles > verify_max_tiles:
+                    continue
                 sig = (est.cycles, est.dram_bytes, est.tiles)
                 if sig in seen:
                     continue
@@ -401,12 +407,18 @@ def search_gemm(
                 bisect.insort(best_here, (rank_key(objective, est, c), c, est), key=lambda x: x[0])
             per_count[key_] = [(c, est) for _, c, est in best_here[:verify_top]]
         top = [x for k in sorted(per_count) for x in per_count[k]]
-        if all(c != ranked[0][0] for c, _ in top):  # the cost model's own winner is always checked
-            top.insert(0, ranked[0])
+        if ranked[0][1].tiles <= verify_max_tiles and all(c != ranked[0][0] for c, _ in top):
+            top.insert(0, ranked[0])  # the cost model's own winner is checked when small enough
         sims = [verify(c) for c, _ in top]
         verified = tuple((c, cyc) for (c, _), cyc in zip(top, sims))
-        if objective == "latency":
-            # the fastest simulated; within TIE_TOLERANCE of it, the cheapest in energy
+        if objective == "latency" and top:
+            # the fastest simulated, or an unsimulated (large) candidate by its estimate; within
+            # TIE_TOLERANCE of the fastest, the cheapest in energy
+            checked = {c for c, _ in top}
+            for c, est in ranked:
+                if c not in checked:
+                    top.append((c, est))
+                    sims.append(est.cycles)
             best_sim = min(sims)
             tied = [i for i in range(len(top)) if sims[i] <= best_sim * (1 + TIE_TOLERANCE)]
             best_e = min(top[i][1].energy_pj for i in tied)

@@ -146,7 +146,8 @@ def balance_output_tiles(
     block stays in the array across its M tiles), outputs stored once; with
     ``dram_bytes_per_cycle`` the estimate is ``max(compute + exposed, traffic / bytes_per_cycle)``
     (double buffering overlaps the two; ``exposed``: the first tile's operand loads before any
-    compute and the last tile's output store after it, in DRAM time). Candidates: ``m`` halved down to ``R`` rows (or 1),
+    compute and the last tile's output store after it, in DRAM time).
+    Candidates: ``m`` halved down to ``R`` rows (or 1),
     ``n`` in whole column folds. Ties go to the larger tile (fewer tiles, fewer events).
     Pure and deterministic."""
     ksplit = split_range(K, k)

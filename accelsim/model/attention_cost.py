@@ -113,7 +113,6 @@ def estimate_attention(
     array may use (a head's K and V, double-buffered, must fit to be loaded once per head)."""
     e = shape.elem
     R, C = rows, cols
-    per_head: dict[int, list[tuple[int, int, int]]] = {}
     blocks = [(q0, min(c.bq, shape.L - q0)) for q0 in range(0, shape.L, c.bq)]
     kv_bytes = shape.S * (shape.D + shape.Dv) * e
     reuse = shape.kv_on_chip or 2 * kv_bytes <= kv_buffer_bytes

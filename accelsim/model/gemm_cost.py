@@ -162,7 +162,8 @@ class GemmCandidate:
     def label(self) -> str:
         p = f", panel {self.mp} rows" if self.order == "M" else ""
         sp = f", units split {self.split} ways" if self.split > 1 else ""
-        return f"{self.m}x{self.n}x{self.k} {ORDER_NAMES[self.order]}{p}{sp} on {self.arrays} array(s) of group {self.group}"
+        return (f"{self.m}x{self.n}x{self.k} {ORDER_NAMES[self.order]}{p}{sp} "
+                f"on {self.arrays} array(s) of group {self.group}")
 
 
 @dataclass(frozen=True)
@@ -309,7 +310,7 @@ def estimate_gemm(
     """Cost of mapping ``p`` as ``c`` on ``mach``; see the module docstring for the model."""
     g = mach.groups[c.group]
     R, C, df = g.rows, g.cols, g.dataflow
-    e, acc = p.elem, p.acc
+    e = p.elem
     ms = _Sizes(p.M, c.m)
     ns = _Sizes(p.N, c.n)
     ks = _Sizes(p.K, c.k)
@@ -348,7 +349,6 @@ def estimate_gemm(
     bw_share = mach.dram_bpc / active
     sram_cmds = _sram_model(p, c, mach, g, klist)
     overhead = mach.dma_setup + mach.dram_latency
-    slots = max(1.0, min(2.0, mach.queue_depth / active))
 
     def xfer(nbytes: float) -> float:
         return overhead + nbytes / bw_share if nbytes > 0 else 0.0
@@ -362,7 +362,6 @@ def estimate_gemm(
     panel_sizes = _Sizes(p.M, c.mp) if c.order == "M" else None
     n_st = 0 if out_on else 1
     in_bpc = _slot_bpc(mach, mach.role_part["inputs"], 2 * c.arrays)
-    q_per_array = mach.queue_depth / active  # sequencer entries each array can keep in flight
     drain_k = float(g.rows + g.cols - 2)
 
     def unit_groups(u: Unit) -> list[tuple[int, tuple[float, float], float, int, int, int, int]]:
@@ -449,9 +448,12 @@ def estimate_gemm(
             # the DRAM channels its bursts cover), or all of them at the array's bandwidth share
             l1 = max((lb / kt) / bw_share, (lb / kt) / in_bpc,
                      _xfer_cycles(la / kt, mach), _xfer_cycles(lbb / kt, mach)) + (overhead if nl else 0.0)
-            # more transfers in flight than DMA engines: they take turns
-            if (nl / kt) * active > mach.dma_engines:
-                l1 *= (nl / kt) * active / mach.dma_engines
+            # more transfers in flight than DMA engines: they take turns, each engine paying the
+            # setup and DRAM latency of its transfers one after another, while the bytes still
+            # share the full DRAM bandwidth (not multiplied: the engines streaming at once split it)
+            t_fl = (nl / kt) * active
+            if t_fl > mach.dma_engines:
+                l1 = max(l1, (t_fl / mach.dma_engines) * overhead + t_fl * (lb / max(1, nl)) / mach.dram_bpc)
             s1 = sb / bw_share + (overhead if n_st else 0.0)
             tail = [drain_k] * (kt - 1) + [drain_k + s1]
             per_out = _period([max(a, b) for a, b in zip(b2b, sr)], [max(a, b) for a, b in zip(alone_, sr)],
@@ -493,7 +495,13 @@ def estimate_gemm(
     if transfers:
         avg = total_bytes / transfers
         in_flight = min(mach.dma_engines, max(1, 3 * active))
-        t_dma = transfers / _mva_throughput(avg / mach.dram_bpc, overhead, in_flight)
+        # A transfer streams over the k channels its bursts cover, not all of them: the DRAM is
+        # then channels / k servers, approximated as one server of the same capacity plus a
+        # delay of the rest of its stream (Seidmann, Schweitzer and Shalev-Oren, 1987).
+        k_ch = max(1, min(mach.dram_channels, _cdiv(int(avg), max(1, mach.max_burst))))
+        stream = avg / (k_ch * mach.dram_bpc / max(1, mach.dram_channels))
+        demand = avg / mach.dram_bpc
+        t_dma = transfers / _mva_throughput(demand, overhead + max(0.0, stream - demand), in_flight)
     else:
         t_dma = 0.0
     terms = {"compute": t_compute, "dram": t_dram, "issue": t_issue, "dma": t_dma}

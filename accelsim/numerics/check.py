@@ -21,7 +21,8 @@ reference:
   when that is below fp32). Integer-valued results must be equal.
 
 ``|A| @ |B|`` is only computed where two cheap lower bounds of the bound (a strided partial sum of
-``|A| @ |B|``, and ``|ref|``) do not already prove the element within it. Every piece is checked; ``level="outputs"`` reports the graph outputs
+``|A| @ |B|``, and ``|ref|``) do not already prove the element within it. Every piece is checked;
+``level="outputs"`` reports the graph outputs
 (each aggregated from the pieces that write it), ``level="all"`` every piece's tensors. The run
 passes only if every piece passes; ``first_failure`` is the first failing piece in program order.
 Structural problems of the program (missing / repeated K tiles, unwritten outputs, K tiles split
@@ -264,13 +265,15 @@ def _note(nfail: int, size: int, worst: float, checked: int) -> str:
     return f"within bound (worst err/bound {worst:.3g}; exact bound needed for {checked} of {size})"
 
 
-def _cmp_plain(E: np.ndarray, R: np.ndarray, store: str, extra: str | None = None) -> tuple[float, float, float | None, bool, str]:
+def _cmp_plain(E: np.ndarray, R: np.ndarray, store: str,
+               extra: str | None = None) -> tuple[float, float, float | None, bool, str]:
     """``|E - R| <= ulp_store(max(|E|, |R|))`` (+ one ulp of ``extra``) element by element."""
     with np.errstate(invalid="ignore", over="ignore"):
         return _cmp_plain_(E, R, store, extra)
 
 
-def _cmp_plain_(E: np.ndarray, R: np.ndarray, store: str, extra: str | None) -> tuple[float, float, float | None, bool, str]:
+def _cmp_plain_(E: np.ndarray, R: np.ndarray, store: str,
+                extra: str | None) -> tuple[float, float, float | None, bool, str]:
     if E.shape != R.shape:
         return math.inf, math.inf, None, False, f"shape {E.shape} != reference {R.shape}"
     if E.dtype.kind != "f" or R.dtype.kind != "f":
@@ -298,7 +301,8 @@ def _cmp_plain_(E: np.ndarray, R: np.ndarray, store: str, extra: str | None) -> 
     return mx, (mx / rmax if rmax > 0 else mx), at, nfail == 0, _note(nfail, E.size, worst, cand.size)
 
 
-def _cmp_gemm(E: np.ndarray, R: np.ndarray, g: GemmRecord, store: str, cu: float) -> tuple[float, float, float | None, bool, str]:
+def _cmp_gemm(E: np.ndarray, R: np.ndarray, g: GemmRecord, store: str,
+              cu: float) -> tuple[float, float, float | None, bool, str]:
     """The GEMM bound ``|E - R| <= cu (|alpha| |A|@|B| + |addend|) + ulp_store(max(|E|, |R|))``.
 
     Cheap pass (in cache-sized row chunks): the bound is at least ``cu |alpha| (|A_S| @ |B_S|)``
@@ -308,7 +312,8 @@ def _cmp_gemm(E: np.ndarray, R: np.ndarray, g: GemmRecord, store: str, cu: float
         return _cmp_gemm_(E, R, g, store, cu)
 
 
-def _cmp_gemm_(E: np.ndarray, R: np.ndarray, g: GemmRecord, store: str, cu: float) -> tuple[float, float, float | None, bool, str]:
+def _cmp_gemm_(E: np.ndarray, R: np.ndarray, g: GemmRecord, store: str,
+               cu: float) -> tuple[float, float, float | None, bool, str]:
     if E.shape != R.shape:
         return math.inf, math.inf, None, False, f"shape {E.shape} != reference {R.shape}"
     if E.dtype.kind != "f" or R.dtype.kind != "f":
@@ -747,12 +752,14 @@ class IntChecker:
     def piece(self, rec: PieceRecord) -> None:
         op = rec.op
         if rec.what == "missing" or not rec.outputs:
-            self.checks.append(_fail_check(rec, op.outputs[0] if op.outputs else "", _problems_note(rec.problems) or "no output"))
+            self.checks.append(_fail_check(rec, op.outputs[0] if op.outputs else "",
+                                           _problems_note(rec.problems) or "no output"))
             return
         try:
             r = self.ref.run_until(op.name)
         except Exception as e:  # noqa: BLE001 - reported as this piece's failure
-            self.checks.append(_fail_check(rec, op.outputs[0], f"the quantised reference failed: {type(e).__name__}: {e}"))
+            self.checks.append(_fail_check(rec, op.outputs[0],
+                                           f"the quantised reference failed: {type(e).__name__}: {e}"))
             return
         b0, b1 = rec.batch_range
         if rec.what in ("layout", "vector"):

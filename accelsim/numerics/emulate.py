@@ -766,7 +766,8 @@ class Emulator:
                         [f"input '{e.args[0]}' was never produced by the program (an op is missing or out of order)"],
                     )]
                 except (ValueError, IndexError, TypeError, RuntimeError) as e:  # a malformed program
-                    recs = [PieceRecord(mop, op, "missing", [], [f"cannot execute this piece: {type(e).__name__}: {e}"])]
+                    recs = [PieceRecord(mop, op, "missing", [],
+                                        [f"cannot execute this piece: {type(e).__name__}: {e}"])]
                 if self.obs is not None:
                     for rec in recs:
                         self.obs.piece(rec)
@@ -897,7 +898,8 @@ class Emulator:
             mode = "fp16" if self.num.acc == "fp16" else "fp32"
             addend = None
             if bias is not None:
-                addend = lay.addend_bmn(bias.data.astype(np.float32) * np.float32(beta) if beta != 1 else bias.data.astype(np.float32))
+                addend = lay.addend_bmn(bias.data.astype(np.float32) * np.float32(beta) if beta != 1
+                                        else bias.data.astype(np.float32))
             ref_in = [to_torch(v.data) for v in [va, vb] + ([bias] if bias is not None else [])]
             c.update(mode=mode, A=A3, B=B3, kchunk=None, alpha=alpha, addend=addend, ref_inputs=ref_in,
                      A_ref=lay.a3(va.data.astype(np.float32, copy=False)),
@@ -1027,7 +1029,8 @@ class Emulator:
             if sv is None:
                 raise MissingTensor(pname)
             if sv.data.shape != (hb, L, S):
-                return PieceRecord(mop, op, "sdpa.softmax", [], [f"scores have shape {sv.data.shape}, expected {(hb, L, S)}"])
+                return PieceRecord(mop, op, "sdpa.softmax", [],
+                                   [f"scores have shape {sv.data.shape}, expected {(hb, L, S)}"])
             scores = to_torch(sv.real())
             mask = None if c["mask"] is None else to_torch(c["mask"][b0:b1])
             p = to_np(sdpa_softmax(scores, op.attrs, D, mask))

@@ -30,13 +30,13 @@ from typing import Any
 
 from accelsim.errors import AccelsimError, Problem, SpecError
 from accelsim.regress.suite import (
-    case_tolerances,
     BASELINE_FORMAT,
     Baseline,
     BaselineCase,
     Case,
     LoadedSuite,
     Tolerance,
+    case_tolerances,
     dump_baseline,
     load_baseline,
 )

@@ -36,13 +36,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from accelsim.sweep.spec import GenerateSpec  # noqa: E402
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from accelsim.errors import Problem, SpecError
 from accelsim.specio import read_json
 from accelsim.sweep.metrics import metric_problem
-from accelsim.sweep.spec import _mapping_problems, read_yaml_file, validation_problems
+from accelsim.sweep.spec import (
+    GenerateSpec,  # noqa: E402
+    _mapping_problems,
+    read_yaml_file,
+    validation_problems,
+)
 
 __all__ = [
     "BASELINE_FORMAT",

@@ -548,7 +548,8 @@ def svg_tpot(series: Sequence[tuple[str, Sequence[float], str]]) -> str:
              _t(left - 6, top + 10, _time(vmax), "end", "lbl"),
              _t(left - 6, top + ph, "0", "end", "lbl")]
     for j, (name, vals, col) in enumerate(series):
-        pts = " ".join(f"{left + pw * i / max(1, n - 1):.1f},{top + ph * (1 - v / vmax):.1f}" for i, v in enumerate(vals))
+        pts = " ".join(f"{left + pw * i / max(1, n - 1):.1f},{top + ph * (1 - v / vmax):.1f}"
+                       for i, v in enumerate(vals))
         parts.append(f'<polyline fill="none" stroke="{col}" stroke-width="1.5" points="{pts}">'
                      f"<title>{_e(name)}</title></polyline>")
         parts.append(_t(left + pw - 4, top + 14 + 14 * j, name, "end", "lbl", f'fill="{col}"'))
@@ -573,7 +574,8 @@ def _sec_inference(d: dict[str, Any]) -> tuple[str, str, str] | None:
                      (fmt(b) if b is not None else "-", "num")])
     body = _table([("metric", ""), ("ASIC", "num"), ("GPU", "num")], rows)
     body += "<h3>TPOT per decode step</h3>" + svg_tpot(
-        [("ASIC", inf.get("tpot_curve_s") or [], PALETTE[0])] + ([("GPU", g.get("tpot_curve_s") or [], PALETTE[1])] if ok else []))
+        [("ASIC", inf.get("tpot_curve_s") or [], PALETTE[0])]
+        + ([("GPU", g.get("tpot_curve_s") or [], PALETTE[1])] if ok else []))
     note = (f"{inf['batch']} sequence(s) of {inf['prompt_tokens']} prompt tokens generating "
             f"{inf['generated_tokens']} tokens each; {inf['method']}")
     return _section("inference", "Generation", body, note)

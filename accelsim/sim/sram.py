@@ -14,9 +14,8 @@ conflicts back. One calendar update per access: events stay per tile and per tra
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from accelsim.arch.spec import ArchSpec
 from accelsim.errors import SimError

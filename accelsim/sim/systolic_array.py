@@ -16,7 +16,8 @@ from accelsim.sim.unit import ComputeUnit
 class SystolicArray(ComputeUnit):
     kind = "array"
 
-    def __init__(self, env: simpy.Environment, name: str, index: int, spec: ArraySpec, sram: Sram, stats: Stats) -> None:
+    def __init__(self, env: simpy.Environment, name: str, index: int, spec: ArraySpec, sram: Sram,
+                 stats: Stats) -> None:
         super().__init__(env, name, index, sram, stats)
         self.spec = spec
         self.macs = 0

@@ -15,7 +15,8 @@ from accelsim.sim.unit import ComputeUnit
 class VectorUnit(ComputeUnit):
     kind = "vector"
 
-    def __init__(self, env: simpy.Environment, name: str, index: int, spec: VectorSpec, sram: Sram, stats: Stats) -> None:
+    def __init__(self, env: simpy.Environment, name: str, index: int, spec: VectorSpec, sram: Sram,
+                 stats: Stats) -> None:
         super().__init__(env, name, index, sram, stats)
         self.spec = spec
         self.ops_by_kind: dict[str, int] = {}

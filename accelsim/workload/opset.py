@@ -680,7 +680,7 @@ def _index(op: Op, ins: Sequence[TensorInfo]) -> list[OutInfo]:
     if len(dims) != len(ins) - 1 or dims != sorted(set(dims)):
         raise _err(op, f"attr dims {dims} does not match {len(ins) - 1} index tensor(s)")
     idx_shapes = []
-    for t, d in zip(ins[1:], dims):
+    for t, _d in zip(ins[1:], dims):
         if t.dtype == "bool":
             raise _err(op, "bool mask indices have a data-dependent shape")
         if _cat(t.dtype) != 1:

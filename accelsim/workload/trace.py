@@ -163,7 +163,8 @@ class Ctx:
         return sorted({self.dim(int(d), rank) for d in ds})
 
     def error(self, msg: str) -> WorkloadError:
-        return WorkloadError(f"{self.target} (node '{self.node.name}') in module '{_module_path(self.node) or '<top>'}': {msg}")
+        return WorkloadError(f"{self.target} (node '{self.node.name}') "
+                             f"in module '{_module_path(self.node) or '<top>'}': {msg}")
 
 
 def _bind(node: Node) -> dict[str, Any]:
@@ -641,7 +642,8 @@ def _fill(value: Any | None) -> Converter:
         if v is None:
             v = c.a.get("fill_value", c.a.get("s", 0))
         return Emit(
-            "const", [], {"op": c.target.split(".")[1], "shape": c.out_shape, "dtype": c.out_dtype, "value": _scalar(c, v)}
+            "const", [],
+            {"op": c.target.split(".")[1], "shape": c.out_shape, "dtype": c.out_dtype, "value": _scalar(c, v)},
         )
 
     return conv
@@ -1059,9 +1061,7 @@ def needs_decomposition(ep: torch.export.ExportedProgram) -> bool:
     where functionalisation happens). Skipping the retrace saves ~1.3 s on gpt2-small; the
     result is the same IR up to layout-op spelling (``transpose`` vs ``permute``,
     ``split.Tensor`` vs ``split_with_sizes``), which tests check op by op."""
-    from torch.export.graph_signature import OutputKind
-
-    from torch.export.graph_signature import InputKind
+    from torch.export.graph_signature import InputKind, OutputKind
 
     from accelsim.workload.fold import static_set
 

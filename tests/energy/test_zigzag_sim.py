@@ -14,10 +14,10 @@ inputs 0.502 (GB 0.477, DRAM 0.025), weights 0.151 (DRAM).
 from __future__ import annotations
 
 import pytest
-from builders import gemm_graph
 
 from accelsim import api
 from accelsim.arch.spec import ArchSpec
+from builders import gemm_graph
 
 ZIGZAG_TOTAL_J = 1.535e-3
 

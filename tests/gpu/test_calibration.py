@@ -205,7 +205,8 @@ def test_bad_files(tmp_path: Path) -> None:
         load_calibration(tmp_path / "syntax.yaml")
     (tmp_path / "noop.yaml").write_text(
         HEAD + "includes_launch: false\npoints:\n  - {M: 4, N: 4, K: 4, precision: fp16, time_s: 1}\n")
-    with pytest.raises(SpecError, match=r"noop.yaml: points\[0\]: op must be one of gemm, gelu, softmax, layer_norm, sdpa"):
+    with pytest.raises(SpecError,
+                       match=r"noop.yaml: points\[0\]: op must be one of gemm, gelu, softmax, layer_norm, sdpa"):
         load_calibration(tmp_path / "noop.yaml")
 
 
@@ -255,7 +256,8 @@ def test_fit_recovers_known_attention_knobs() -> None:
     truth = load_profile("a100").model_copy(update={
         "attention_max_efficiency": 0.6,
         "class_memory_efficiency": {**load_profile("a100").class_memory_efficiency, "attention": 0.8}})
-    shapes = [(1, 32, 32, 2048, 2048, 128, True), (4, 16, 16, 4096, 4096, 128, True), (2, 32, 32, 1024, 1024, 64, False),
+    shapes = [(1, 32, 32, 2048, 2048, 128, True), (4, 16, 16, 4096, 4096, 128, True),
+              (2, 32, 32, 1024, 1024, 64, False),
               (1, 32, 8, 1, 8192, 128, False), (16, 32, 8, 1, 4096, 128, False), (4, 32, 32, 1, 16384, 128, False)]
     pts = []
     for b, h, kv, lq, lk, d, c in shapes:

@@ -29,7 +29,8 @@ def test_run_options_pick_the_launch_model(launch: str) -> None:
 def test_cli_gpu_launch() -> None:
     out = {}
     for launch in ("eager", "graph"):
-        res = CliRunner().invoke(main, ["run", "edge-int8", WORKLOAD, "--gpu", "a100", "--gpu-launch", launch, "--json"])
+        res = CliRunner().invoke(
+            main, ["run", "edge-int8", WORKLOAD, "--gpu", "a100", "--gpu-launch", launch, "--json"])
         assert res.exit_code == 0, res.output
         out[launch] = json.loads(res.output)["gpu"]
     assert out["graph"]["kernel_s"] == out["eager"]["kernel_s"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from builders import gemm_graph
 
 from accelsim import api
 from accelsim.mapping.tiling import Buffers, balance_output_tiles, choose_gemm_tile, split_range
 from accelsim.model import systolic
+from builders import gemm_graph
 
 BIG = Buffers(inputs=1 << 30, weights=1 << 30, outputs=1 << 30, accumulators=1 << 30)
 

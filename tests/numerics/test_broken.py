@@ -9,13 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from builders import make_arch
-
 from accelsim.arch.load import find_arch, load_arch
 from accelsim.mapping.mapper import MappingOptions, map_graph
 from accelsim.mapping.program import Program
 from accelsim.numerics.check import run_check
 from accelsim.workload.registry import load_traced
+from builders import make_arch
 
 torch.set_num_threads(1)
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
-from conftest import ARCHS  # noqa: E402
 from torch import nn  # noqa: E402
 
 from accelsim import api  # noqa: E402
 from accelsim.workload.trace import trace  # noqa: E402
+from conftest import ARCHS  # noqa: E402
 
 torch.set_num_threads(1)
 

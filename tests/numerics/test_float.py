@@ -9,8 +9,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from builders import make_arch
-
 from accelsim.arch.load import find_arch, load_arch
 from accelsim.mapping.mapper import map_graph
 from accelsim.numerics.check import run_check
@@ -18,6 +16,7 @@ from accelsim.numerics.dtypes import round_bf16
 from accelsim.numerics.emulate import emulate
 from accelsim.workload.registry import load_traced
 from accelsim.workload.replay import replay
+from builders import make_arch
 
 torch.set_num_threads(1)
 
@@ -123,7 +122,8 @@ def test_sdpa_pieces_follow_torch_semantics() -> None:
                     F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3))
 
     g = torch.Generator().manual_seed(0)
-    q, k, v = torch.randn(2, 3, 12, 16, generator=g), torch.randn(2, 3, 20, 16, generator=g), torch.randn(2, 3, 20, 8, generator=g)
+    q, k, v = (torch.randn(2, 3, 12, 16, generator=g), torch.randn(2, 3, 20, 16, generator=g),
+               torch.randn(2, 3, 20, 8, generator=g))
     m = torch.rand(2, 1, 12, 20, generator=g) > 0.3
     t = trace(Attn(), (q, k, v, m), "attn")
     ref = replay(t)

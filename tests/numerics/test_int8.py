@@ -9,14 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from builders import make_arch
-
 from accelsim.arch.load import find_arch, load_arch
 from accelsim.mapping.mapper import map_graph
 from accelsim.numerics.check import run_check
 from accelsim.numerics.emulate import emulate
 from accelsim.numerics.quant import build_plan, calibrate
 from accelsim.workload.registry import load_traced
+from builders import make_arch
 
 torch.set_num_threads(1)
 

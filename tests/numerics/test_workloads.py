@@ -14,9 +14,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from builders import SMALL_WORKLOADS as WORKLOADS  # noqa: E402
-
 from accelsim import api  # noqa: E402
+from builders import SMALL_WORKLOADS as WORKLOADS  # noqa: E402
 
 torch.set_num_threads(1)
 ARCHS = {"edge-int8": "int8-exact", "datacenter-bf16": "bf16-fp32acc", "partitioned-residual": "bf16-fp32acc"}

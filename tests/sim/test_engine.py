@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from builders import gemm_graph, make_arch, mlp_graph, parallel_graph, single_bank_partitions
 
 from accelsim import api
 from accelsim.model import systolic
+from builders import gemm_graph, make_arch, mlp_graph, parallel_graph, single_bank_partitions
 
 
 def run(arch, graph):  # type: ignore[no-untyped-def]
@@ -158,7 +158,8 @@ def test_unknown_op_is_a_clear_error() -> None:
     from accelsim.workload.ir import Graph, Op, TensorInfo
 
     T = {"x": TensorInfo("x", (4,), "float32", "input"), "y": TensorInfo("y", (4,), "float32")}
-    g = Graph("bad", T, (Op("f", "fft", ("x",), ("y",), module="block.spectral", target="aten.fft_r2c.default"),), ("x",), ("y",))
+    g = Graph("bad", T, (Op("f", "fft", ("x",), ("y",), module="block.spectral", target="aten.fft_r2c.default"),),
+              ("x",), ("y",))
     with pytest.raises(MappingError) as e:
         run(make_arch(), g)
     msg = str(e.value)

@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import DATA
 
 from accelsim.sim.engine import simulate
 from accelsim.sim.pins import load_pin, sim_digest
+from conftest import DATA
 
 PINS = sorted((DATA / "engine_pins").glob("*.json.gz"))
 

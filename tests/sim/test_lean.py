@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import simpy
-from builders import make_arch
 
 from accelsim.mapping.program import Transfer
 from accelsim.sim.dma import DmaEngines
@@ -24,6 +23,7 @@ from accelsim.sim.dram import Dram
 from accelsim.sim.lean import LeanEnvironment, LeanResource, Task, fire
 from accelsim.sim.sram import Sram
 from accelsim.sim.stats import Stats
+from builders import make_arch
 
 Log = list[tuple[int, int, str]]
 

@@ -7,15 +7,17 @@ import csv
 from pathlib import Path
 
 import pytest
-from builders import gemm_graph, make_arch
 
 from accelsim import api
+from builders import gemm_graph, make_arch
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "scalesim_cases.csv"
 ROWS = list(csv.DictReader(CASES.open()))
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[f"{r['layer']}-{r['array_rows']}x{r['array_cols']}-{r['dataflow']}" for r in ROWS])
+@pytest.mark.parametrize(
+    "row", ROWS, ids=[f"{r['layer']}-{r['array_rows']}x{r['array_cols']}-{r['dataflow']}" for r in ROWS]
+)
 def test_compat_equals_scalesim(row: dict[str, str]) -> None:
     R, C = int(row["array_rows"]), int(row["array_cols"])
     arch = make_arch(**{"arrays": [{"rows": R, "cols": C, "dataflow": row["dataflow"]}],
@@ -39,9 +41,8 @@ def test_compat_is_ideal_memory() -> None:
 
 
 def test_compat_rejects_vector_ops() -> None:
-    from builders import mlp_graph
-
     from accelsim.errors import MappingError
+    from builders import mlp_graph
 
     with pytest.raises(MappingError, match="act.*mlp.act.*scalesim"):
         api.simulate(make_arch(), mlp_graph(), api.RunOptions(mode="scalesim"))

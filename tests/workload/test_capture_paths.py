@@ -11,13 +11,13 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
-from builders import SMALL_WORKLOADS as SHIPPED  # noqa: E402
 from torch import nn  # noqa: E402
 
 from accelsim import api  # noqa: E402
 from accelsim.workload import resolve  # noqa: E402
 from accelsim.workload.replay import replay  # noqa: E402
 from accelsim.workload.trace import export_program, needs_decomposition, trace  # noqa: E402
+from builders import SMALL_WORKLOADS as SHIPPED  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -158,9 +158,8 @@ def test_hf_spec_errors():
 @pytest.mark.parametrize("arch", ["datacenter-bf16", "edge-int8"])
 def test_family_runs_and_checks(name, arch):
     """Each family maps, simulates and passes --check (vs the traced graph and the eager model)."""
-    from conftest import ARCHS
-
     from accelsim import api
+    from conftest import ARCHS
 
     tr = load_traced(f"hf:{name}", FAMILIES[name][0])
     res = api.simulate(api.load_arch(str(ARCHS / f"{arch}.yaml")), tr.graph)

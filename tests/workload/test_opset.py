@@ -16,7 +16,7 @@ from torch.nn import functional as F  # noqa: E402
 from accelsim.errors import WorkloadError  # noqa: E402
 from accelsim.workload import ir, opset  # noqa: E402
 from accelsim.workload.ir import Graph, Op, TensorInfo  # noqa: E402
-from accelsim.workload.replay import REPLAY, VIEW_REPLAY, CONST_REPLAY, run_op, replay  # noqa: E402
+from accelsim.workload.replay import CONST_REPLAY, REPLAY, VIEW_REPLAY, replay, run_op  # noqa: E402
 from accelsim.workload.trace import trace  # noqa: E402
 
 torch.set_num_threads(1)

@@ -262,7 +262,8 @@ def test_load_json_errors(tmp_path):
     with pytest.raises(WorkloadError, match="takes no parameters"):
         load_graph(str(GRAPHS / "gemm_M64_N48_K32.json"), {"seq": 1})
     bad = tmp_path / "bad.json"
-    bad.write_text('{"format": "accelsim.graph/1", "name": "x", "inputs": [], "outputs": ["y"], "tensors": [], "ops": []}')
+    bad.write_text('{"format": "accelsim.graph/1", "name": "x", "inputs": [], "outputs": ["y"], '
+                   '"tensors": [], "ops": []}')
     with pytest.raises(WorkloadError, match="never produced"):
         load_graph(str(bad))
     with pytest.raises(WorkloadError, match="without weights"):

@@ -142,7 +142,8 @@ def test_saved_gpt2_graph_is_current(tiny):
     """tests/data/graphs/gpt2-tiny_seq16.json is what tracing produces today.
 
     Regenerate after an intended change with
-    ``python -c "from accelsim.workload import load_graph; load_graph('gpt2-tiny', {'seq': 16}).save('tests/data/graphs/gpt2-tiny_seq16.json')"``
+    ``python -c "from accelsim.workload import load_graph; \
+    load_graph('gpt2-tiny', {'seq': 16}).save('tests/data/graphs/gpt2-tiny_seq16.json')"``
     """
     _, tr = tiny
     saved = json.loads((GRAPHS / "gpt2-tiny_seq16.json").read_text())
