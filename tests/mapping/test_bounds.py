@@ -111,3 +111,26 @@ def test_narrow_accumulators_bind_at_their_bandwidth(df: str) -> None:
     sram_bound = 2 * 16 * 512 * 512 * 4 / 128
     assert sram_bound == 262_144
     assert sram_bound <= cycles <= 1.15 * sram_bound, cycles
+
+
+def test_gpt2_small_fused_attention_near_its_bounds() -> None:
+    """GPT-2 small's causal attention (12 heads, 1024 x 1024, head dim 64; one layer) fused on
+    datacenter-bf16's four 128x128 arrays. Hand-derived bounds: 128-row query blocks skip the
+    key blocks right of the diagonal, so each head executes 128 x 128 x (1 + ... + 8) = 589,824
+    scores, 7,077,888 in all; QK^T and P.V take 64 MACs per score each (905,969,664 MACs), and
+    a 64-deep (QK^T) or 64-wide (P.V) product fills half of a 128x128 array: 27,648 cycles on
+    four. The vector unit normalises every score (softmax cost per element / lanes).
+    Measured 39,113 cycles, 1.41x (95,516 before the scores moved out of the vector unit's one
+    shared bank; the issue's target of 1.3x is not yet met: see the issue 9 closing note)."""
+    pytest.importorskip("torch")
+    arch = api.load_arch("datacenter-bf16")
+    r = api.run("datacenter-bf16", "gpt2-small", params={"layers": 1}, options=api.RunOptions(energy=False, gpu=None))
+    att = [o for o in r.data["ops"] if o["kind"] == "attention"]
+    assert len(att) == 1
+    scores = 12 * 128 * 128 * sum(range(1, 9))
+    assert att[0]["macs"] == 2 * 64 * scores == 905_969_664
+    array_lb = att[0]["macs"] / (64 * 128 * 4)
+    vector_lb = scores * arch.vector.cost("softmax") / arch.vector.lanes
+    bound = max(array_lb, vector_lb)
+    assert array_lb == 27_648
+    assert bound <= att[0]["cycles"] <= 1.45 * bound, (att[0]["cycles"], array_lb, vector_lb)

@@ -124,8 +124,8 @@ def test_malformed_suite_exits_2_with_file_and_path(tmp_path: Path) -> None:
     ], extra={"metrics": {"total_cycles": {"rel": -1}}})
     r = _run(suite, "--baseline", tmp_path / "b.json")
     assert r.exit_code == 2
-    assert (f"{suite}: cases[0].opts: unknown key (allowed: arch, max_wall_s, name, options, params, set, "
-            "workload)") in r.output
+    assert (f"{suite}: cases[0].opts: unknown key (allowed: arch, generate, max_wall_s, metrics, name, options, "
+            "params, set, workload)") in r.output
     assert f"{suite}: cases[1].options.compat: must be scalesim (got 'gem5')" in r.output
     assert f"{suite}: metrics.total_cycles.rel: must be >= 0" in r.output
     suite = write_suite(tmp_path, cases=[

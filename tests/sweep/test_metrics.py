@@ -25,6 +25,8 @@ def test_every_named_metric_reads_a_number_from_a_real_result(result: dict) -> N
     for name in METRICS:
         if name == "check_passed":  # only with --check
             continue
+        if any(path.startswith("inference.") for path in METRICS[name].paths):  # only with a generation
+            continue
         v = metric_value(result, name)
         assert isinstance(v, (int, float)) and not isinstance(v, bool), (name, v)
     assert metric_value(result, "dram_bytes") == result["dram_read_bytes"] + result["dram_write_bytes"]
