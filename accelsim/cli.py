@@ -422,7 +422,7 @@ def _run_generation(arch_spec: Any, wname: str, params: dict[str, object], *, pr
     (``inference``; ``gpu.inference``)."""
     from accelsim import api
     from accelsim.inference.costs import StepModel
-    from accelsim.inference.generation import simulate_generation
+    from accelsim.inference.generation import check_capacity, simulate_generation
     from accelsim.mapping.mapper import MappingOptions
     from accelsim.report.progress import status
 
@@ -431,6 +431,7 @@ def _run_generation(arch_spec: Any, wname: str, params: dict[str, object], *, pr
     with status(f"tracing {wname} (prefill and decode step)", show):
         model = StepModel(arch_spec, wname, base, options=api.RunOptions(gpu=None, mapping=opts.mapping),
                           fold=fold, gpu=gpu, gpu_launch=gpu_launch, tp=tp, pp=pp, microbatches=microbatches)
+        check_capacity(arch_spec, model, prompt, generate, batch)  # before anything is simulated
         graph = model.report_graph(prompt, batch)
     with status(f"simulating the prefill ({len(graph.ops)} ops)", show):
         if model.multichip:

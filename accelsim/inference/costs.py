@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,18 +82,6 @@ def _layers_of(g: Graph) -> int:
             return v
     spec = g.meta.get("kv_cache") or {}
     return int(spec.get("layers", 0) or 0)
-
-
-def _interp(xs: Sequence[int], ys: Sequence[float], x: float) -> float:
-    """Piecewise-linear interpolation (constant extrapolation outside ``xs``)."""
-    if x <= xs[0]:
-        return ys[0]
-    if x >= xs[-1]:
-        return ys[-1]
-    i = bisect.bisect_right(xs, x) - 1
-    x0, x1 = xs[i], xs[i + 1]
-    t = (x - x0) / (x1 - x0)
-    return ys[i] + t * (ys[i + 1] - ys[i])
 
 
 @dataclass
@@ -243,7 +232,7 @@ class StepModel:
             w, frac = w1 + (self.layers - 1) * (w2 - w1), 1.0
         else:
             w, frac = stage_weights(None)
-        return w, -(-int(self.kv_per_token * frac) // self.tp)
+        return w, math.ceil(self.kv_per_token * frac / self.tp)
 
     # -- where the cache lives ----------------------------------------------------------------
     def kv_mode(self, batch: int, tokens: int) -> str:
@@ -409,13 +398,25 @@ class _Table:
         u = 0.0 if j1 == j else (b - bs[j]) / (bs[j1] - bs[j])
         return StepPoint(s0 + u * (s1 - s0), e0 + u * (e1 - e0))
 
-    def prefill(self, prompt_tokens: Sequence[int]) -> StepCost:
+    def _prefill_at(self, n: int) -> tuple[float, float]:
+        """One prompt of ``n`` tokens: linear between the two grid lengths around it (only those
+        are simulated, so a model never meets a prompt longer than the trace's)."""
         xs = self._prompts
+        x = min(max(n, xs[0]), xs[-1])
+        i = bisect.bisect_right(xs, x) - 1
+        p0 = self._grid("prefill", 1, xs[i])
+        if xs[i] == x:
+            return p0.seconds, p0.energy_j
+        p1 = self._grid("prefill", 1, xs[i + 1])
+        t = (x - xs[i]) / (xs[i + 1] - xs[i])
+        return p0.seconds + t * (p1.seconds - p0.seconds), p0.energy_j + t * (p1.energy_j - p0.energy_j)
+
+    def prefill(self, prompt_tokens: Sequence[int]) -> StepCost:
         sec = en = 0.0
         for n in prompt_tokens:
-            ys = [self._grid("prefill", 1, x) for x in xs]
-            sec += _interp(xs, [y.seconds for y in ys], n)
-            en += _interp(xs, [y.energy_j for y in ys], n)
+            a, b = self._prefill_at(n)
+            sec += a
+            en += b
         return StepCost(sec, en)
 
     def decode(self, kv_lens: Sequence[int]) -> StepCost:

@@ -31,7 +31,7 @@ from accelsim.arch.spec import ArchSpec
 from accelsim.errors import SpecError
 from accelsim.inference.costs import StepModel, StepPoint
 
-__all__ = ["simulate_generation", "summarize"]
+__all__ = ["simulate_generation", "summarize", "check_capacity"]
 
 
 def _r(x: float) -> float:
@@ -101,6 +101,21 @@ def _check_capacity(what: str, need: int, capacity: int, weights: int, kv: int, 
         )
 
 
+def check_capacity(arch: ArchSpec, model: StepModel, prompt: int, generate: int, batch: int) -> None:
+    """Raise :class:`SpecError` when ``batch`` sequences of ``prompt + generate`` tokens do not
+    fit the (busiest) chip's DRAM beside its weights, or do not split into the micro-batches.
+    Cheap (no simulation): run it before anything is simulated."""
+    model.graph_batch(batch)  # --batch splits into --microbatches
+    kv = batch * (prompt + generate) * model.chip_kv_per_token
+    per_seq = (prompt + generate) * model.chip_kv_per_token
+    w = model.chip_weight_bytes
+    cap = int(arch.dram.capacity_gib * 2**30)
+    split = (f", the busiest of {model.chips} chips (--tp {model.tp} x --pp {model.pp})"
+             if model.chips > 1 else "")
+    _check_capacity(f"architecture '{arch.name}' (dram.capacity_gib = {arch.dram.capacity_gib:g}{split})",
+                    w + kv, cap, w, kv, batch, per_seq)
+
+
 def simulate_generation(
     arch: ArchSpec,
     workload: str,
@@ -130,15 +145,10 @@ def simulate_generation(
     if model is None:
         model = StepModel(arch, workload, dict(params or {}), options=options, fold=fold, gpu=gpu,
                           gpu_launch=gpu_launch, tp=tp, pp=pp, microbatches=microbatches)
-    model.graph_batch(batch)  # --batch splits into --microbatches
+    check_capacity(arch, model, prompt, generate, batch)
     kv = batch * (prompt + generate) * model.chip_kv_per_token
-    per_seq = (prompt + generate) * model.chip_kv_per_token
     w = model.chip_weight_bytes
     cap = int(arch.dram.capacity_gib * 2**30)
-    split = (f", the busiest of {model.chips} chips (--tp {model.tp} x --pp {model.pp})"
-             if model.chips > 1 else "")
-    _check_capacity(f"architecture '{arch.name}' (dram.capacity_gib = {arch.dram.capacity_gib:g}{split})",
-                    w + kv, cap, w, kv, batch, per_seq)
     out: dict[str, Any] = {"inference": summarize(model, "asic", prompt, generate, batch, cap, "", samples)}
     if gpu:
         prof = load_profile(gpu)
