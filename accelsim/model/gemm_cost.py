@@ -416,6 +416,26 @@ def estimate_gemm(
     memo: dict[tuple[int, int, int], tuple[float, int, float, int, int, float]] = {}
     grp_memo: dict[tuple[int, int, float, float, float, int], float] = {}
 
+    def group_period(la: float, lbb: float, sb: float, nl: int, ms_: int, ns_: int) -> float:
+        """Steady-state cycles of one output tile of a group (its K tiles on one array)."""
+        lb = la + lbb
+        sr = sram_cmds(ms_, ns_)
+        b2b, alone_ = cmds_of(ms_, ns_)
+        # a command's loads run concurrently: the slowest one (a small transfer reaches only
+        # the DRAM channels its bursts cover), or all of them at the array's bandwidth share
+        l1 = max((lb / kt) / bw_share, (lb / kt) / in_bpc,
+                 _xfer_cycles(la / kt, mach), _xfer_cycles(lbb / kt, mach)) + (overhead if nl else 0.0)
+        # more transfers in flight than DMA engines: they take turns, each engine paying the
+        # setup and DRAM latency of its transfers one after another, while the bytes still
+        # share the full DRAM bandwidth (not multiplied: the engines streaming at once split it)
+        t_fl = (nl / kt) * active
+        if t_fl > mach.dma_engines:
+            l1 = max(l1, (t_fl / mach.dma_engines) * overhead + t_fl * (lb / max(1, nl)) / mach.dram_bpc)
+        s1 = sb / bw_share + (overhead if n_st else 0.0)
+        tail = [drain_k] * (kt - 1) + [drain_k + s1]
+        return _period([max(a, b) for a, b in zip(b2b, sr)], [max(a, b) for a, b in zip(alone_, sr)],
+                       l1, 2, tail, math.inf)
+
     def unit_cost(u: Unit) -> tuple[float, int, float, int, int, float]:
         """(time, compute, load bytes, commands, transfers, first command's load bytes)."""
         osz = (panel_sizes.size(u.ob) if panel_sizes is not None else ns.size(u.ob))
@@ -433,32 +453,8 @@ def estimate_gemm(
             lb = la + lbb
             gkey = (ms_, ns_, la, lbb, sb, nl)
             per_out = grp_memo.get(gkey)
-            if per_out is not None:
-                t += per_out * cnt
-                comp += cc * cnt
-                lbytes += lb * cnt
-                cmds += kt * cnt
-                xfers += (nl + n_st) * cnt
-                if first_lb < 0:
-                    first_lb = lb / kt
-                continue
-            sr = sram_cmds(ms_, ns_)
-            b2b, alone_ = cmds_of(ms_, ns_)
-            # a command's loads run concurrently: the slowest one (a small transfer reaches only
-            # the DRAM channels its bursts cover), or all of them at the array's bandwidth share
-            l1 = max((lb / kt) / bw_share, (lb / kt) / in_bpc,
-                     _xfer_cycles(la / kt, mach), _xfer_cycles(lbb / kt, mach)) + (overhead if nl else 0.0)
-            # more transfers in flight than DMA engines: they take turns, each engine paying the
-            # setup and DRAM latency of its transfers one after another, while the bytes still
-            # share the full DRAM bandwidth (not multiplied: the engines streaming at once split it)
-            t_fl = (nl / kt) * active
-            if t_fl > mach.dma_engines:
-                l1 = max(l1, (t_fl / mach.dma_engines) * overhead + t_fl * (lb / max(1, nl)) / mach.dram_bpc)
-            s1 = sb / bw_share + (overhead if n_st else 0.0)
-            tail = [drain_k] * (kt - 1) + [drain_k + s1]
-            per_out = _period([max(a, b) for a, b in zip(b2b, sr)], [max(a, b) for a, b in zip(alone_, sr)],
-                              l1, 2, tail, math.inf)
-            grp_memo[gkey] = per_out
+            if per_out is None:
+                per_out = grp_memo[gkey] = group_period(la, lbb, sb, nl, ms_, ns_)
             t += per_out * cnt
             comp += cc * cnt
             lbytes += lb * cnt
