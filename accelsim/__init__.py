@@ -8,3 +8,7 @@ Public API lives in :mod:`accelsim.api`::
 """
 
 __version__ = "0.1.0"
+
+#: The layout version of result.json (its ``schema_version`` key), described by
+#: :mod:`accelsim.result_schema`; kept here so writing a result does not import the models.
+RESULT_SCHEMA_VERSION = 1

@@ -32,6 +32,9 @@ class RunOptions:
     enforce: bool = False  # residual access-policy violations are an error (exit 1)
     rom_compare: bool = True  # with rom: in the arch, also simulate without it and report both
     gpu_launch: str = "eager"  # GPU launch model: "eager" (PyTorch eager) or "graph" (CUDA-graph replay)
+    #: Refuse (exit 2) a run whose estimated simulation events exceed this (accelsim.model.resources);
+    #: None: $ACCELSIM_MAX_EVENTS or the default; 0: no limit. Not part of the result's options.
+    max_events: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"mode": self.mode, "mapping": self.mapping.to_dict(), "gpu": self.gpu}
@@ -77,9 +80,21 @@ def load_graph(workload: str, params: Mapping[str, object] | None = None, *, cac
     return g
 
 
+def check_resources(arch: ArchSpec, graph: Graph, options: RunOptions | None = None) -> Any:
+    """Estimate the tiles, simulation events and memory of running ``graph`` on ``arch`` (before
+    mapping, :mod:`accelsim.model.resources`); raise :class:`~accelsim.errors.ResourceError`
+    (exit 2) when the events exceed the limit (``options.max_events``, else
+    ``$ACCELSIM_MAX_EVENTS``, else the default; 0: none). Returns the estimate."""
+    from accelsim.model.resources import check_resources as _check
+
+    opts = options or RunOptions()
+    return _check(graph, arch, opts.mapping.model_copy(update={"mode": opts.mode}), opts.max_events)
+
+
 def map_program(arch: ArchSpec, graph: Graph, options: RunOptions | None = None) -> Program:
     opts = options or RunOptions()
     mopts = opts.mapping.model_copy(update={"mode": opts.mode})
+    check_resources(arch, graph, opts)
     return map_graph(graph, arch, mopts)
 
 
@@ -92,6 +107,7 @@ def explain(arch: ArchSpec, graph: Graph, op: str, *, top: int = 5,
 
     opts = options or RunOptions()
     mopts = opts.mapping.model_copy(update={"mode": opts.mode})
+    check_resources(arch, graph, opts)
     return _explain(arch, graph, op, top=top, options=mopts)
 
 

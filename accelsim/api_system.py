@@ -223,6 +223,8 @@ def simulate_system(arch: ArchSpec, graph: Graph, options: RunOptions | None = N
     programs: list[Program] = []
     link_ops: list[dict[int, str]] = []
     mapped: list[Program] = []
+    for st in splan.stages:  # every stage's estimate before any is mapped (accelsim.model.resources)
+        api.check_resources(arch, st.graph, opts)
     for st in splan.stages:
         prog = map_graph(st.graph, arch, mopts)
         mapped.append(prog)
@@ -651,43 +653,45 @@ def check_system(result: RunResult, traced: Any, level: str = "outputs") -> dict
 
 
 def print_system(result: RunResult, console: Any) -> None:
-    """The ``system`` block of a multi-chip run as a few lines and a per-chip table."""
+    """The ``system`` block of a multi-chip run as a few lines and a per-chip table (read
+    through result.json's typed description, :meth:`RunResult.typed`)."""
     from rich.table import Table
 
-    d = result.data
-    s = d["system"]
-    ic = s["interconnect"]
-    dims = f" {ic['dims'][0]}x{ic['dims'][1]}" if ic.get("dims") else ""
+    d = result.typed()
+    s = d.system
+    assert s is not None, "not a multi-chip result"
+    ic = s.interconnect
+    dims = f" {ic.dims[0]}x{ic.dims[1]}" if ic.dims else ""
     console.print(
-        f"[bold]System[/bold]: {s['chips_used']} of {s['chips']} chips, TP {s['tp']} x PP {s['pp']}, "
-        f"{s['microbatches']} micro-batch(es); {ic['topology']}{dims}, {ic['links_per_chip']} links x "
-        f"{ic['link_bandwidth_gbps']:g} GB/s per chip ({ic['channel_bandwidth_gbps']:g} GB/s per neighbour "
-        f"and direction), {ic['latency_ns']:g} ns per hop"
+        f"[bold]System[/bold]: {s.chips_used} of {s.chips} chips, TP {s.tp} x PP {s.pp}, "
+        f"{s.microbatches} micro-batch(es); {ic.topology}{dims}, {ic.links_per_chip} links x "
+        f"{ic.link_bandwidth_gbps:g} GB/s per chip ({ic.channel_bandwidth_gbps:g} GB/s per neighbour "
+        f"and direction), {ic.latency_ns:g} ns per hop"
     )
-    lat = d["latency_s"]
+    lat = d.latency_s
     line = f"  latency {lat * 1e3:.4g} ms"
-    if "one_chip" in s:
-        line += (f"; one chip {s['one_chip']['latency_s'] * 1e3:.4g} ms: speedup {s['speedup_vs_one_chip']:.3g}x, "
-                 f"scaling efficiency {100 * s['scaling_efficiency']:.3g} %")
+    if s.one_chip is not None and s.speedup_vs_one_chip is not None and s.scaling_efficiency is not None:
+        line += (f"; one chip {s.one_chip.latency_s * 1e3:.4g} ms: speedup {s.speedup_vs_one_chip:.3g}x, "
+                 f"scaling efficiency {100 * s.scaling_efficiency:.3g} %")
     console.print(line)
-    console.print(f"  communication {s['communication_cycles']:,} cycles ({100 * s['communication_fraction']:.3g} % "
-                  f"of the run, the busiest chip); pipeline bubble {100 * s['pipeline_bubble']:.3g} % "
-                  f"(GPipe formula {100 * s['pipeline_bubble_formula']:.3g} %)")
-    parts = [f"{k.replace('_', '-')} x{v['count']} ({v['bytes']:,} B, {v['cycles']:,} cycles)"
-             for k, v in s.get("collective_summary", {}).items()]
+    console.print(f"  communication {s.communication_cycles:,} cycles ({100 * s.communication_fraction:.3g} % "
+                  f"of the run, the busiest chip); pipeline bubble {100 * s.pipeline_bubble:.3g} % "
+                  f"(GPipe formula {100 * s.pipeline_bubble_formula:.3g} %)")
+    parts = [f"{k.replace('_', '-')} x{v.count} ({v.bytes:,} B, {v.cycles:,} cycles)"
+             for k, v in s.collective_summary.items()]
     if parts:
         console.print("  collectives: " + "; ".join(parts))
-    g = d.get("gpu", {}).get("system")
-    if g:
-        console.print(f"  GPU: {g['gpus']} x {d['gpu']['profile']} (TP {g['tp']} x PP {g['pp']}, {g['algorithm']}, "
-                      f"{g['bandwidth_per_direction_gbps']:g} GB/s, {g['latency_us']:g} us per hop): "
-                      f"{d['gpu']['latency_s'] * 1e3:.4g} ms, collectives {g['collective_s'] * 1e6:.4g} us per "
+    g = d.gpu.system if d.gpu is not None else None
+    if g is not None and d.gpu is not None:
+        console.print(f"  GPU: {g.gpus} x {d.gpu.profile} (TP {g.tp} x PP {g.pp}, {g.algorithm}, "
+                      f"{g.bandwidth_per_direction_gbps:g} GB/s, {g.latency_us:g} us per hop): "
+                      f"{d.gpu.latency_s * 1e3:.4g} ms, collectives {g.collective_s * 1e6:.4g} us per "
                       "micro-batch")
     t = Table(title="per chip", show_edge=False)
     for c in ("chip", "stage", "tp rank", "busy", "compute", "comm cycles", "MACs", "DRAM read"):
         t.add_column(c, justify="right")
-    for c in s["per_chip"]:
-        t.add_row(str(c["chip"]), str(c["stage"]), str(c["tp_rank"]), f"{100 * c['utilization']:.3g} %",
-                  f"{100 * c['compute_utilization']:.3g} %", f"{c['communication_cycles']:,}", f"{c['macs']:,}",
-                  f"{c['dram_read_bytes']:,}")
+    for pc in s.per_chip:
+        t.add_row(str(pc.chip), str(pc.stage), str(pc.tp_rank), f"{100 * pc.utilization:.3g} %",
+                  f"{100 * pc.compute_utilization:.3g} %", f"{pc.communication_cycles:,}", f"{pc.macs:,}",
+                  f"{pc.dram_read_bytes:,}")
     console.print(t)

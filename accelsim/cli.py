@@ -68,13 +68,24 @@ def _disable_cache(ctx: click.Context, param: click.Parameter, value: bool) -> N
         from accelsim.workload import cache as trace_cache
 
         trace_cache.set_enabled(False)
+        os.environ[trace_cache.ENV_DISABLE] = "1"  # sweep workers and other child processes too
 
 
-#: ``--no-cache`` for every command that loads workloads (run, sweep, regress): trace afresh,
-#: neither reading nor writing the trace cache (accelsim/workload/cache.py).
+#: ``--no-cache`` for every command that loads workloads (run, sweep, regress): trace and map
+#: afresh, neither reading nor writing the trace cache (accelsim/workload/cache.py) or the
+#: mapping cache (accelsim/mapping/search_cache.py).
 no_cache_option = click.option(
     "--no-cache", is_flag=True, expose_value=False, is_eager=True, callback=_disable_cache,
-    help="trace workloads afresh: neither read nor write the trace cache (see `accelsim cache info`)")
+    help="trace and map afresh: neither read nor write the trace and mapping caches "
+    "(see `accelsim cache info`)")
+
+
+#: ``--max-events N`` (run, explain): the limit on a run's estimated simulation events
+#: (accelsim/model/resources.py; ``DEFAULT_MAX_EVENTS`` there, kept equal by a test).
+max_events_option = click.option(
+    "--max-events", "max_events", type=click.IntRange(min=0), default=None, metavar="N",
+    help="refuse (exit 2) a run estimated to need more than N simulation events, before mapping "
+         "(default: $ACCELSIM_MAX_EVENTS, else 25000000; 0: no limit)")
 
 
 def _params(seq: int | None, batch: int | None, param: tuple[str, ...]) -> dict[str, object]:
@@ -281,6 +292,7 @@ def main() -> None:
               help="rows of the per-layer table (0: all; every layer is in layers.csv with --out)")
 @click.option("-q", "--quiet", is_flag=True, help="print only the summary line")
 @no_cache_option
+@max_events_option
 @click.option("--progress/--no-progress", "progress", default=None,
               help="a status line on stderr while tracing and simulating (default: when stderr is a terminal)")
 @handle_errors
@@ -291,7 +303,7 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
         trace_file: str | None, html_file: str | None, as_json: bool, n_ops: int, quiet: bool,
         progress: bool | None = None, n_layers: int = 16, tp: int = 1, pp: int = 1,
         microbatches: int = 1, objective: str = "latency", prompt: int | None = None,
-        generate: int | None = None, fold: bool | None = None) -> None:
+        generate: int | None = None, fold: bool | None = None, max_events: int | None = None) -> None:
     """Simulate WORKLOAD on the architecture ARCH and report latency, utilization and energy.
 
     \b
@@ -354,7 +366,7 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
                 arch_spec, wname, params, prompt=int(prompt or 1), generate=generate, batch=sequences or 1,
                 objective=objective, gpu=None if no_gpu else gpu, gpu_launch=gpu_launch, fold=fold,
                 show=show, out_dir=out_dir, trace_file=trace_file, html_file=html_file, tp=tp, pp=pp,
-                microbatches=microbatches)
+                microbatches=microbatches, max_events=max_events)
     if generate is not None:
         if as_json:
             click.echo(result.to_json(), nl=False)
@@ -373,7 +385,7 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
             traced = api.load_traced(wname, params) if check else None
             graph = traced.graph if traced is not None else api.load_graph(wname, params)
         opts = api.RunOptions(mode="scalesim" if compat == "scalesim" else "pipelined",
-                              gpu=None if no_gpu else gpu, gpu_launch=gpu_launch,
+                              gpu=None if no_gpu else gpu, gpu_launch=gpu_launch, max_events=max_events,
                               mapping=MappingOptions(sparse_decoder=sparse_decoder, objective=objective))
         with status(f"mapping and simulating {len(graph.ops)} ops on {arch_spec.name}", show):
             if multichip:
@@ -416,7 +428,7 @@ def run(arch: str | None, workload: str | None, seq: int | None, batch: int | No
 def _run_generation(arch_spec: Any, wname: str, params: dict[str, object], *, prompt: int, generate: int,
                     batch: int, objective: str, gpu: str | None, gpu_launch: str, fold: bool, show: bool,
                     out_dir: str | None, trace_file: str | None, html_file: str | None, tp: int = 1, pp: int = 1,
-                    microbatches: int = 1) -> tuple[Any, list[Path]]:
+                    microbatches: int = 1, max_events: int | None = None) -> tuple[Any, list[Path]]:
     """``run --prompt P --generate G``: the prefill simulated op by op (the reported result; on
     ``tp x pp`` chips with its ``system`` block) and the generation's per-step costs
     (``inference``; ``gpu.inference``)."""
@@ -426,10 +438,12 @@ def _run_generation(arch_spec: Any, wname: str, params: dict[str, object], *, pr
     from accelsim.mapping.mapper import MappingOptions
     from accelsim.report.progress import status
 
-    opts = api.RunOptions(gpu=gpu, gpu_launch=gpu_launch, mapping=MappingOptions(objective=objective))
+    opts = api.RunOptions(gpu=gpu, gpu_launch=gpu_launch, mapping=MappingOptions(objective=objective),
+                          max_events=max_events)
     base = {k: v for k, v in params.items() if k not in ("seq", "batch")}
     with status(f"tracing {wname} (prefill and decode step)", show):
-        model = StepModel(arch_spec, wname, base, options=api.RunOptions(gpu=None, mapping=opts.mapping),
+        model = StepModel(arch_spec, wname, base,
+                          options=api.RunOptions(gpu=None, mapping=opts.mapping, max_events=max_events),
                           fold=fold, gpu=gpu, gpu_launch=gpu_launch, tp=tp, pp=pp, microbatches=microbatches)
         check_capacity(arch_spec, model, prompt, generate, batch)  # before anything is simulated
         graph = model.report_graph(prompt, batch)
@@ -464,9 +478,10 @@ def _run_generation(arch_spec: Any, wname: str, params: dict[str, object], *, pr
               help="override an arch field, e.g. --set arrays[0].rows=64 (repeatable)")
 @click.option("--json", "as_json", is_flag=True, help="print the explanation as JSON")
 @no_cache_option
+@max_events_option
 @handle_errors
 def explain(arch: str, workload: str, op_name: str, top: int, seq: int | None, batch: int | None,
-            param: tuple[str, ...], overrides: tuple[str, ...], as_json: bool) -> None:
+            param: tuple[str, ...], overrides: tuple[str, ...], as_json: bool, max_events: int | None = None) -> None:
     """Show what the mapping chose for one op of WORKLOAD on ARCH, and why.
 
     \b
@@ -481,7 +496,7 @@ def explain(arch: str, workload: str, op_name: str, top: int, seq: int | None, b
 
     arch_spec = api.load_arch(arch, overrides)
     graph = api.load_graph(workload, _params(seq, batch, param))
-    data = api.explain(arch_spec, graph, op_name, top=top)
+    data = api.explain(arch_spec, graph, op_name, top=top, options=api.RunOptions(max_events=max_events))
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
@@ -557,12 +572,14 @@ def trace(workload: str, seq: int | None, batch: int | None, param: tuple[str, .
 
 @main.group()
 def cache() -> None:
-    """The trace cache: traced graphs kept on disk so repeated runs need no torch.
+    """The trace and mapping caches: traced graphs and GEMM mapping-search results kept on disk
+    so repeated runs need neither torch nor a new search.
 
     \b
-    Location: $XDG_CACHE_HOME/accelsim/graphs (default ~/.cache/accelsim/graphs). Entries are
-    keyed by content (workload source and its imports, parameters, torch and accelsim versions):
-    an edit traces afresh. Bypass it for one command with --no-cache.
+    Location: $XDG_CACHE_HOME/accelsim/graphs and .../mappings (default ~/.cache/accelsim/).
+    Entries are keyed by content (workload source and its imports, parameters, torch and
+    accelsim versions; for mappings the GEMM, the architecture, the options and accelsim's
+    code): an edit misses. Bypass both for one command with --no-cache.
     """
 
 
@@ -582,17 +599,24 @@ def cache_info() -> None:
         ops = f"{e['ops']} ops" if isinstance(e.get("ops"), int) else "? ops"
         click.echo(f"  {e['key'][:12]}  {str(e.get('spec') or '?'):24s} {params:24s} {ops:>9s} "
                    f"{fmt_bytes(e['bytes']):>10s}")
+    from accelsim.mapping import search_cache
+
+    d, n, b = search_cache.info()
+    click.echo(f"mapping cache: {d} ({state}): {n} search result(s), {fmt_bytes(b)}")
 
 
 @cache.command("clear")
 @handle_errors
 def cache_clear() -> None:
-    """Delete every cached graph."""
+    """Delete every cached graph and mapping-search result."""
+    from accelsim.mapping import search_cache
     from accelsim.report.terminal import fmt_bytes
     from accelsim.workload import cache as trace_cache
 
     n, b = trace_cache.clear()
     click.echo(f"trace cache: removed {n} file(s), {fmt_bytes(b)} ({trace_cache.cache_dir()})")
+    n, b = search_cache.clear()
+    click.echo(f"mapping cache: removed {n} file(s), {fmt_bytes(b)} ({search_cache.cache_dir()})")
 
 
 def entry() -> None:

@@ -53,6 +53,11 @@ class MappingError(AccelsimError):
     """An op that cannot be mapped onto the architecture (names the op and its module)."""
 
 
+class ResourceError(AccelsimError):
+    """A run whose estimated work (tiles, simulation events, memory) is above the limit;
+    refused before mapping (exit 2; see :mod:`accelsim.model.resources`)."""
+
+
 class SimError(AccelsimError):
     """An internal inconsistency detected during simulation (a bug, reported clearly)."""
 

@@ -1,9 +1,9 @@
 """RunResult: the stable, deterministic record of one simulation.
 
-``RunResult.data`` is what ``result.json`` holds (top-level keys are a public contract:
-``total_cycles``, ``latency_s``, ``units``, ``array_utilization``, ``dram_read_bytes``,
-``dram_write_bytes``, ``sram``, ``bank_conflict_stall_cycles``, ``dma_stall_cycles``, ``ops``,
-...). No wall-clock values go in it, so two runs give byte-identical JSON.
+``RunResult.data`` is what ``result.json`` holds. Its layout is a public contract, described key
+by key (types, units) by :class:`accelsim.result_schema.ResultModel` and versioned by its
+``schema_version`` key; :meth:`RunResult.typed` reads it through that model. No wall-clock
+values go in it, so two runs give byte-identical JSON.
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from accelsim import __version__
+from accelsim import RESULT_SCHEMA_VERSION, __version__
 from accelsim.arch.spec import ArchSpec
 from accelsim.mapping.program import Program
 from accelsim.sim.engine import SimOutput
 from accelsim.workload.ir import Graph
+
+if TYPE_CHECKING:
+    from accelsim.result_schema import ResultModel
 
 OPS_COLUMNS = [
     "name", "ir_op", "kind", "module", "unit", "start_cycle", "end_cycle", "cycles",
@@ -48,6 +51,14 @@ class RunResult:
 
     def to_json(self) -> str:
         return json.dumps(self.data, indent=2, sort_keys=False) + "\n"
+
+    def typed(self) -> ResultModel:
+        """The result as :class:`~accelsim.result_schema.ResultModel`: what result.json holds,
+        validated, with typed attributes (raises pydantic's ``ValidationError`` when ``data``
+        does not match the schema)."""
+        from accelsim.result_schema import validate_result
+
+        return validate_result(json.loads(self.to_json()))
 
     def ops_frame(self) -> Any:
         """The per-op table as a pandas DataFrame (columns :data:`OPS_COLUMNS`)."""
@@ -97,22 +108,29 @@ TIMELINE_BINS = 100
 
 
 def _binned(intervals: list[tuple[int, int]], total: int, bins: int = TIMELINE_BINS, width: int = 1) -> list[float]:
-    """Busy fraction of ``width`` parallel servers in each of ``bins`` equal time bins."""
+    """Busy fraction of ``width`` parallel servers in each of ``bins`` equal time bins.
+
+    Vectorised: the busy time up to each bin edge ``x`` is ``sum(clip(x - start, 0, length))``;
+    a bin's busy time is the difference between its edges (intervals in integer cycles, so the
+    sums are exact in float64 below 2**53)."""
     if total <= 0:
         return [0.0] * bins
-    acc = [0.0] * bins
+    import numpy as np
+
     size = total / bins
-    for s, e in intervals:
-        if e <= s:
-            continue
-        b0 = min(bins - 1, int(s / size))
-        b1 = min(bins - 1, int((e - 1) / size))
-        for b in range(b0, b1 + 1):
-            lo = max(s, b * size)
-            hi = min(e, (b + 1) * size)
-            if hi > lo:
-                acc[b] += hi - lo
-    return [_r(min(1.0, a / (size * width))) for a in acc]
+    if not intervals:
+        return [0.0] * bins
+    iv = np.asarray(intervals, dtype=np.float64).reshape(-1, 2)
+    s, length = iv[:, 0], np.maximum(0.0, iv[:, 1] - iv[:, 0])
+    edges = np.arange(bins + 1, dtype=np.float64) * size
+    upto = np.empty(bins + 1)
+    chunk = max(1, 4_000_000 // (bins + 1))
+    upto[:] = 0.0
+    for i in range(0, len(s), chunk):
+        d = edges[:, None] - s[None, i:i + chunk]
+        upto += np.clip(d, 0.0, length[None, i:i + chunk]).sum(axis=1)
+    acc = np.diff(upto)
+    return [_r(min(1.0, a / (size * width))) for a in acc.tolist()]
 
 
 def _residual_and_rom(sim: SimOutput, program: Program) -> dict[str, Any]:
@@ -214,6 +232,7 @@ def build_result(
         })
     st = sim.stats
     data: dict[str, Any] = {
+        "schema_version": RESULT_SCHEMA_VERSION,  # the layout accelsim.result_schema describes
         "accelsim_version": __version__,
         "arch": arch.name,
         "workload": graph.name,

@@ -320,7 +320,7 @@ def _explain_attention(op: MappedOp, program: Program) -> dict[str, Any]:
     tiles = program.tiles[op.tiles[0]:op.tiles[1]]
     keys = ("place", "arrays", "query_block", "kv_reuse", "causal_skip", "kv_group",
             "predicted_cycles", "predicted_dram_bytes", "bound", "array_cycles", "vector_cycles",
-            "macs_full", "candidates")
+            "macs_full", "candidates", "schedule", "schedule_cycles")
     out: dict[str, Any] = {"type": "attention", **{k: plan.get(k) for k in keys}}
     out["residency_by_operand"] = dict(plan.get("residency") or {})
     out["macs_executed"] = op.macs

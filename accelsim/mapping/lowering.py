@@ -102,7 +102,8 @@ def _gemm_cycles(m: Mapper, prob: GemmProblem) -> int | None:
         res = search_gemm(prob, m.machine, objective=o.objective, digest=m.digest,
                           max_tile_m=o.max_tile_m, tile_n_folds=o.tile_n_folds, tile_k_folds=o.tile_k_folds,
                           verify=lambda c: simulate_candidate(prob, c, m.machine, m.arch, m.banks),
-                          verify_top=o.verify_top, verify_max_tiles=o.verify_max_tiles)
+                          verify_top=o.verify_top, verify_max_tiles=o.verify_max_tiles,
+                          persist=m.sim_digest)
     except MappingError:
         return None
     if res.verified:

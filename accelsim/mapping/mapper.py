@@ -31,6 +31,7 @@ Pure and deterministic. The rules (also in docs/mapping.md):
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import math
 from dataclasses import replace
 
@@ -81,6 +82,11 @@ class Mapper:
         self.banks = bank_plan(arch, opts.resident_fraction)
         self.machine = build_machine(arch, opts, self.banks)
         self.digest = machine_digest(self.machine)
+        # what a search's SimPy check depends on beyond the machine (the whole arch, the bank
+        # plan): the mapping cache's key (accelsim/mapping/search_cache.py)
+        self.sim_digest = hashlib.sha256(
+            (arch.model_dump_json() + "|" + self.digest + "|" + repr(opts.resident_fraction)).encode()
+        ).hexdigest()
         self.p_res = self.banks.resident_part
         self.resident_budget = self.banks.parts[self.p_res].resident_bytes
         self.searched: dict[str, object] = {}
@@ -444,7 +450,8 @@ class Mapper:
         res = search_gemm(prob, self.machine, objective=o.objective, digest=self.digest,
                           max_tile_m=o.max_tile_m, tile_n_folds=o.tile_n_folds, tile_k_folds=o.tile_k_folds,
                           verify=lambda c: simulate_candidate(prob, c, self.machine, self.arch, self.banks),
-                          verify_top=o.verify_top, verify_max_tiles=o.verify_max_tiles)
+                          verify_top=o.verify_top, verify_max_tiles=o.verify_max_tiles,
+                          persist=self.sim_digest)
         cand, est = res.best, res.estimate
         operands = GemmOperands(a=a, b=b, out=out, banks=self.banks)
         self.tiles.extend(emit_gemm_tiles(prob, cand, self.machine, operands, idx, self.slot, len(self.tiles)))

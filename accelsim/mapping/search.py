@@ -30,15 +30,18 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import numpy as np
 
 from accelsim.errors import MappingError
 from accelsim.model.gemm_cost import (
+    ORDERS,
     GemmCandidate,
     GemmEstimate,
     GemmProblem,
     Machine,
+    Order,
     estimate_gemm,
 )
 
@@ -101,6 +104,12 @@ def _stream_options(total: int, base: int, cap: int | None = None) -> list[int]:
     return out
 
 
+def _cand(t: tuple[int, int, int, int, int, str, int, int]) -> GemmCandidate:
+    g, arrays, m, n, k, order, mp, split = t
+    assert order in ORDERS
+    return GemmCandidate(g, arrays, m, n, k, cast(Order, order), mp, split)
+
+
 def _dims(dataflow: str) -> tuple[str, str, str]:
     """Which GEMM dimension lies on array rows, on array cols, and which streams."""
     return {"os": ("M", "N", "K"), "ws": ("K", "N", "M"), "is": ("K", "M", "N")}[dataflow]
@@ -108,7 +117,7 @@ def _dims(dataflow: str) -> tuple[str, str, str]:
 
 def candidates(p: GemmProblem, mach: Machine, **caps: int | None) -> list[GemmCandidate]:
     """Every candidate of the mapspace (not yet filtered by fit), in a deterministic order."""
-    return [GemmCandidate(*t) for t in _candidate_tuples(p, mach, **caps)]
+    return [_cand(t) for t in _candidate_tuples(p, mach, **caps)]
 
 
 def _candidate_tuples(p: GemmProblem, mach: Machine, *, max_tile_m: int | None = None,
@@ -298,7 +307,7 @@ def _bounded_pool(p: GemmProblem, mach: Machine, cands: list[tuple[int, int, int
     lb = energy if objective == "energy" else (cyc * energy if objective == "edp" else cyc)
     sec = cyc if objective == "energy" else energy  # bound on the tie-breaking metric
     idx = np.flatnonzero(ok)
-    return [(float(lb[i]), GemmCandidate(*cands[i]), float(sec[i])) for i in idx]
+    return [(float(lb[i]), _cand(cands[i]), float(sec[i])) for i in idx]
 
 
 def search_gemm(
@@ -314,6 +323,7 @@ def search_gemm(
     verify: Callable[[GemmCandidate], int] | None = None,
     verify_top: int = 0,
     verify_max_tiles: int = 64,
+    persist: str | None = None,
 ) -> SearchResult:
     """The best mapping of ``p`` on ``mach`` by ``objective``; raises :class:`MappingError` when no
     mapping fits the SRAM (even a single fold).
@@ -322,7 +332,11 @@ def search_gemm(
     ``verify_top`` candidates by the cost model are simulated when the winner has at most
     ``verify_max_tiles`` tiles (small ops, where fixed per-tile costs make the closed form least
     accurate and a simulation is cheap); the fastest simulated wins (latency objective) and its
-    simulated cycles are recorded in ``SearchResult.verified``."""
+    simulated cycles are recorded in ``SearchResult.verified``.
+
+    With ``persist`` (a digest of everything ``verify`` depends on: the architecture the
+    candidates are simulated on), results are also kept on disk across processes
+    (:mod:`accelsim.mapping.search_cache`)."""
     keep = max(keep, verify_top)
     key = (p.key(), digest or machine_digest(mach), objective, max_tile_m, tile_n_folds, tile_k_folds, keep,
            verify_top if verify is not None else 0, verify_max_tiles)
@@ -331,8 +345,18 @@ def search_gemm(
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
+    disk_key = None
+    if persist is not None:
+        from accelsim.mapping import search_cache
+
+        disk_key = search_cache.key_for(key, persist)
+        hit = search_cache.lookup(disk_key)
+        if hit is not None:
+            _remember(key, hit)
+            return hit
     cands = list(_candidate_tuples(p, mach, max_tile_m=max_tile_m, tile_n_folds=tile_n_folds,
                                    tile_k_folds=tile_k_folds))
+    shared: dict[tuple[object, ...], dict[object, object]] = {}  # estimate_gemm's memo tables
     space = len(cands)
     pool = _bounded_pool(p, mach, cands, objective)
     # Branch and bound: evaluate in order of the lower bound; stop once the bound exceeds both
@@ -350,7 +374,7 @@ def search_gemm(
             # inside the tie window only a better tie-break can win; past the keep-th it is out
             if lb > feasible[keep - 1][0][0] and lb_sec >= best_sec:
                 continue
-        est = estimate_gemm(p, c, mach)
+        est = estimate_gemm(p, c, mach, shared)
         evaluated += 1
         rk = rank_key(objective, est, c)
         bisect.insort(feasible, (rk, c, est), key=lambda x: x[0])
@@ -397,7 +421,7 @@ def search_gemm(
                     break
                 if p.batch * _cdiv(p.M, c.m) * _cdiv(p.N, c.n) * _cdiv(p.K, c.k) > verify_max_tiles:
                     continue
-                est = done.get(c) or estimate_gemm(p, c, mach)
+                est = done.get(c) or estimate_gemm(p, c, mach, shared)
                 if est.tiles > verify_max_tiles:
                     continue
                 sig = (est.cycles, est.dram_bytes, est.tiles)
@@ -406,32 +430,41 @@ def search_gemm(
                 seen.add(sig)
                 bisect.insort(best_here, (rank_key(objective, est, c), c, est), key=lambda x: x[0])
             per_count[key_] = [(c, est) for _, c, est in best_here[:verify_top]]
-        top = [x for k in sorted(per_count) for x in per_count[k]]
-        if ranked[0][1].tiles <= verify_max_tiles and all(c != ranked[0][0] for c, _ in top):
-            top.insert(0, ranked[0])  # the cost model's own winner is checked when small enough
-        sims = [verify(c) for c, _ in top]
-        verified = tuple((c, cyc) for (c, _), cyc in zip(top, sims))
-        if objective == "latency" and top:
+        checks = [x for k in sorted(per_count) for x in per_count[k]]
+        if ranked[0][1].tiles <= verify_max_tiles and all(c != ranked[0][0] for c, _ in checks):
+            checks.insert(0, ranked[0])  # the cost model's own winner is checked when small enough
+        sims = [verify(c) for c, _ in checks]
+        verified = tuple((c, cyc) for (c, _), cyc in zip(checks, sims))
+        if objective == "latency" and checks:
             # the fastest simulated, or an unsimulated (large) candidate by its estimate; within
             # TIE_TOLERANCE of the fastest, the cheapest in energy
-            checked = {c for c, _ in top}
+            checked = {c for c, _ in checks}
             for c, est in ranked:
                 if c not in checked:
-                    top.append((c, est))
+                    checks.append((c, est))
                     sims.append(est.cycles)
             best_sim = min(sims)
-            tied = [i for i in range(len(top)) if sims[i] <= best_sim * (1 + TIE_TOLERANCE)]
-            best_e = min(top[i][1].energy_pj for i in tied)
-            tied = [i for i in tied if top[i][1].energy_pj <= best_e * (1 + TIE_TOLERANCE)]
-            win = min(tied, key=lambda i: (top[i][1].tiles, sims[i], rank_key(objective, top[i][1], top[i][0])))
-            wc, we = top[win]
+            tied = [i for i in range(len(checks)) if sims[i] <= best_sim * (1 + TIE_TOLERANCE)]
+            best_e = min(checks[i][1].energy_pj for i in tied)
+            tied = [i for i in tied if checks[i][1].energy_pj <= best_e * (1 + TIE_TOLERANCE)]
+            win = min(tied, key=lambda i: (checks[i][1].tiles, sims[i],
+                                           rank_key(objective, checks[i][1], checks[i][0])))
+            wc, we = checks[win]
             ranked = ((wc, we),) + tuple(x for x in ranked if x[0] != wc)
     res = SearchResult(ranked[0][0], ranked[0][1], ranked, space, len(pool), evaluated, verified)
+    _remember(key, res)
+    if disk_key is not None:
+        from accelsim.mapping import search_cache
+
+        search_cache.store(disk_key, res)
+    return res
+
+
+def _remember(key: tuple[object, ...], res: SearchResult) -> None:
     with _lock:
         _CACHE[key] = res
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
-    return res
 
 
 def simulate_candidate(p: GemmProblem, c: GemmCandidate, mach: Machine, arch: object, banks: object) -> int:

@@ -72,7 +72,7 @@ def choose_gemm_tile(
 
     def over(m: int, n: int, k: int) -> list[tuple[float, tuple[str, ...]]]:
         """Overflowing operand buffers as (overflow ratio, dims that shrink it)."""
-        out = []
+        out: list[tuple[float, tuple[str, ...]]] = []
         if not a_resident and m * k * elem_bytes > buffers.inputs:
             out.append((m * k * elem_bytes / buffers.inputs, ("m", "k")))
         if k * n * elem_bytes > buffers.weights:

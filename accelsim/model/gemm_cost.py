@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from accelsim.model import systolic
 
@@ -306,8 +306,16 @@ def estimate_gemm(
     p: GemmProblem,
     c: GemmCandidate,
     mach: Machine,
+    shared: dict[tuple[object, ...], dict[Any, Any]] | None = None,
 ) -> GemmEstimate:
-    """Cost of mapping ``p`` as ``c`` on ``mach``; see the module docstring for the model."""
+    """Cost of mapping ``p`` as ``c`` on ``mach``; see the module docstring for the model.
+
+    ``shared``: memo tables reused across the candidates of one search (same ``p`` and
+    ``mach``): per-command compute by (group, K tile), SRAM feed times and steady-state tile
+    periods by (group, arrays, K tile). Pure memoisation: the estimate is the same with or
+    without it."""
+    if shared is None:
+        shared = {}
     g = mach.groups[c.group]
     R, C, df = g.rows, g.cols, g.dataflow
     e = p.elem
@@ -318,11 +326,11 @@ def estimate_gemm(
     a_scale = p.a_dram_bytes / max(1, p.batch * p.M * p.K * e)  # conv: im2col re-reads pixels
 
     # Per-tile compute summed over K tiles, per (m size, n size).
-    ck: dict[tuple[int, int], int] = {}
+    ck: dict[tuple[int, int], int] = shared.setdefault(("ck", c.group, c.k), {})
 
     klist = [kk for kk, cnt in kspan for _ in range(cnt)]
 
-    per_cmd: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
+    per_cmd: dict[tuple[int, int], tuple[list[int], list[int]]] = shared.setdefault(("cmd", c.group, c.k), {})
 
     def cmds_of(m: int, n: int) -> tuple[list[int], list[int]]:
         """Per K tile of one m x n output tile: cycles it holds its array when it follows the
@@ -347,13 +355,17 @@ def estimate_gemm(
 
     active = c.arrays
     bw_share = mach.dram_bpc / active
-    sram_cmds = _sram_model(p, c, mach, g, klist)
+    sram_cmds = _sram_model(p, c, mach, g, klist, shared.setdefault(("sram", c.group, c.arrays, c.k), {}))
     overhead = mach.dma_setup + mach.dram_latency
 
     def xfer(nbytes: float) -> float:
         return overhead + nbytes / bw_share if nbytes > 0 else 0.0
 
-    units, outer, inner = units_of(p, c)
+    ukey = ("units", c.order, c.m, c.n, c.mp, c.split, c.arrays)
+    got = shared.get(ukey)
+    if got is None:
+        got = shared[ukey] = {"v": units_of(p, c)}
+    units, outer, inner = got["v"]
     chunks = deal(len(units), c.arrays)
     kt = ks.count
     a_on = p.a_on_chip
@@ -414,7 +426,8 @@ def estimate_gemm(
         return out
 
     memo: dict[tuple[int, int, int], tuple[float, int, float, int, int, float]] = {}
-    grp_memo: dict[tuple[int, int, float, float, float, int], float] = {}
+    grp_memo: dict[tuple[int, int, float, float, float, int], float] = shared.setdefault(
+        ("period", c.group, c.arrays, c.k), {})
 
     def group_period(la: float, lbb: float, sb: float, nl: int, ms_: int, ns_: int) -> float:
         """Steady-state cycles of one output tile of a group (its K tiles on one array)."""
@@ -651,7 +664,8 @@ def _slot_bpc(mach: Machine, part: str, pieces: int, active: int | None = None) 
 
 
 def _sram_model(p: GemmProblem, c: GemmCandidate, mach: Machine, g: ArrayGroup,
-                klist: list[int]) -> Callable[[int, int], list[float]]:
+                klist: list[int], memo: dict[tuple[int, int], list[float]] | None = None
+                ) -> Callable[[int, int], list[float]]:
     """``f(m, n)``: cycles the SRAM needs to feed each of one ``m x n`` output tile's K tiles (per
     command: the slowest bank range it touches, at that range's bandwidth)."""
     rp = mach.role_part
@@ -659,7 +673,7 @@ def _sram_model(p: GemmProblem, c: GemmCandidate, mach: Machine, g: ArrayGroup,
     e, acc = p.elem, p.acc
     R, C, df = g.rows, g.cols, g.dataflow
     if not mach.bank_bpc:
-        return lambda m, nn: 0.0
+        return lambda m, nn: [0.0] * len(klist)
     res_banks = mach.part_banks.get(mach.resident_part, (0, 0))[1]
     res_bpc = (res_banks if res_banks else sum(mach.part_banks.get(mach.resident_part, (1, 0)))) * mach.bank_bpc / n
     bpc = {
@@ -673,7 +687,8 @@ def _sram_model(p: GemmProblem, c: GemmCandidate, mach: Machine, g: ArrayGroup,
     b_key = ("res", "") if p.b_on_chip else ("slot", rp["weights"])
     o_key = ("res", "") if p.out_on_chip else ("slot", rp["outputs"])
     acc_key = ("acc", rp["accumulators"])
-    memo: dict[tuple[int, int], list[float]] = {}
+    if memo is None:
+        memo = {}
     J = len(klist)
 
     def f(m: int, nn: int) -> list[float]:

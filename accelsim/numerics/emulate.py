@@ -345,10 +345,10 @@ def gemm_layout(op: Op, graph: Graph) -> GemmLayout:
             if pad_attr == "valid":
                 pd = 0
             else:  # "same" (stride 1)
-                tot = dl * (R - 1)
-                if tot % 2:
+                tot1 = dl * (R - 1)
+                if tot1 % 2:
                     raise ValueError(f"{op.where()}: asymmetric 'same' padding is not supported")
-                pd = tot // 2
+                pd = tot1 // 2
         else:
             pd = _pair(pad_attr)[0]
 

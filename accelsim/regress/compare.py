@@ -228,15 +228,20 @@ def _resolve(ls: LoadedSuite, cases: Sequence[tuple[int, Case]]) -> list[_Resolv
 
 
 def _check_problem(data: Mapping[str, Any], requested: bool) -> str | None:
-    chk = data.get("check")
-    if isinstance(chk, Mapping) and "passed" in chk:
-        if not chk["passed"]:
-            detail = chk.get("message") or chk.get("summary") or ""
-            return "numerics check failed" + (f": {detail}" if detail else "")
+    """Why the result's functional check fails the case, read through result.json's typed
+    ``check`` section (:class:`accelsim.result_schema.CheckSection`); None when it passed."""
+    from accelsim.result_schema import CheckSection
+
+    raw = data.get("check")
+    if raw is None:
+        return "options.check is set but the result has no check (numerics check unavailable)" if requested else None
+    chk = CheckSection.model_validate(raw)
+    if chk.passed:
         return None
-    if requested:
-        return "options.check is set but the result has no check (numerics check unavailable)"
-    return None
+    ff = chk.first_failure
+    detail = "" if ff is None else (f"first divergence at op '{ff.op}' (module '{ff.module or '<top>'}'), tensor "
+                                    f"'{ff.tensor}': max abs error {ff.max_abs_err:.3g}, bound {ff.bound}")
+    return "numerics check failed" + (f": {detail}" if detail else "")
 
 
 def run_case(r: _Resolved, tolerances: Mapping[str, Tolerance], base: BaselineCase | None) -> CaseResult:
@@ -294,7 +299,7 @@ def definition_changes(c: Case, b: BaselineCase) -> list[str]:
     """``field: was -> now`` for each part of the case's definition that differs from the
     baseline's record of it (a note: the comparison still runs, so the change is measured)."""
     want = _definition(c)
-    have = {"arch": b.arch, "workload": b.workload, "params": dict(b.params), "set": list(b.set),
+    have: dict[str, Any] = {"arch": b.arch, "workload": b.workload, "params": dict(b.params), "set": list(b.set),
             "options": dict(b.options)}
     if b.generate is not None or c.generate is not None:
         have["generate"] = b.generate

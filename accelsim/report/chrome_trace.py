@@ -124,15 +124,15 @@ def chrome_trace_events(result: RunResult) -> dict[str, Any]:
         tid = track(f"dma{i}")
         for s, e, label in ivs:
             if e > s:
-                a: dict[str, Any] = {"transfer": label}
+                targs: dict[str, Any] = {"transfer": label}
                 m = _TRANSFER_RE.match(label)
                 if m:
-                    a.update(direction=m.group(1), tensor=m.group(2), bytes=int(m.group(3)))
-                complete(tid, label, "dma", s, e, a)
+                    targs.update(direction=m.group(1), tensor=m.group(2), bytes=int(m.group(3)))
+                complete(tid, label, "dma", s, e, targs)
 
-    for c, ivs in enumerate(sim.dram.intervals):
+    for c, chan_ivs in enumerate(sim.dram.intervals):
         tid = track(f"dram.ch{c}")
-        for s, e in ivs:
+        for s, e in chan_ivs:
             if e > s:
                 complete(tid, "busy", "dram", s, e, {})
 

@@ -14,6 +14,7 @@ disagree; regenerate with the command above.
 from __future__ import annotations
 
 import argparse
+import builtins
 import enum
 import sys
 import types
@@ -81,7 +82,7 @@ class FieldRow:
     range: str
     description: str
     section: str  # the model's YAML path ("" for the top level)
-    model: type[BaseModel]
+    model: builtins.type[BaseModel]  # builtins: the field ``type`` above shadows the name here
 
 
 def _fmt_num(v: Any) -> str:
@@ -162,9 +163,9 @@ def _describe(tp: Any) -> tuple[str, list[str]]:
         vals, lens = _constraints(flat, "characters" if t.startswith("string") else "items", t == "integer")
         txt = (t, inner + vals + lens)
     elif origin is typing.Literal:
-        vals = typing.get_args(tp)
-        txt = (" | ".join(f"`{v}`" for v in vals) if len(vals) <= 8 else "enum", [] if len(vals) <= 8 else
-               ["one of " + ", ".join(f"`{v}`" for v in vals)])
+        choices = typing.get_args(tp)
+        txt = (" | ".join(f"`{v}`" for v in choices) if len(choices) <= 8 else "enum", [] if len(choices) <= 8 else
+               ["one of " + ", ".join(f"`{v}`" for v in choices)])
     elif origin in (list, tuple):
         (arg, *_) = typing.get_args(tp) or (Any,)
         t, inner = _describe(arg)

@@ -46,13 +46,13 @@ def generate() -> str:
     for p in PRECISIONS:
         out.append(f"| {p} multiply | " + " | ".join(_g(t.mult_pj[p]) for t in ts) + " |")
     for pair in ds[0]["mac_pj"]:
-        cells = " | ".join(_g(d["mac_pj"][pair]) for d in ds)
-        out.append(f"| MAC {pair} (multiply + accumulate add) | {cells} |")
+        mac_cells = " | ".join(_g(d["mac_pj"][pair]) for d in ds)
+        out.append(f"| MAC {pair} (multiply + accumulate add) | {mac_cells} |")
     out += ["", "### SRAM (pJ per 64-bit read; writes cost the same)", "", head, rule]
     sizes = [s for s, _ in ts[0].sram_rows_pj]
     for i, s in enumerate(sizes):
         label = f"{s // 1024} KiB" if s < 1 << 20 else f"{s >> 20} MiB"
-        cells = []
+        cells: list[str] = []
         for t in ts:
             _, row, fit, res = sram_fit_residuals(t)[i]
             cells.append(f"{_g(row)} (fit {_g(fit)}, {res:+.1%})")

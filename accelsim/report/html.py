@@ -658,9 +658,10 @@ def _sec_gpu(d: dict[str, Any]) -> tuple[str, str, str] | None:
                        (gt, _time(gt)), (r, _ratio(r)), (go.get("bound"), _e(go.get("bound", "")))])
     rows_g = []
     for o in sorted(gops, key=lambda o: (-_f(o.get("time_s")), _op_key(o)))[:10]:
-        n, t = _op_key(o), o.get("time_s")
+        n, gt = _op_key(o), o.get("time_s")
         at = aby.get(n)
-        rows_g.append([(n, _e(n)), (t, _time(t)), (_f(t) / glat if glat else 0, _pct(_f(t) / glat if glat else None)),
+        rows_g.append([(n, _e(n)), (gt, _time(gt)), (_f(gt) / glat if glat else 0,
+                                                     _pct(_f(gt) / glat if glat else None)),
                        (o.get("achieved_tflops"), _g(o.get("achieved_tflops"))),
                        (o.get("bound"), _e(o.get("bound", ""))), (at, _time(at))])
     if rows_a:
@@ -781,8 +782,8 @@ def _breakdown(title: str, bd: dict[str, Any], unit_fmt: Any, total: float = 0.0
 
 
 def _sec_energy(d: dict[str, Any]) -> tuple[str, str, str] | None:
-    e = d.get("energy") if isinstance(d.get("energy"), dict) else {}
-    a = d.get("area") if isinstance(d.get("area"), dict) else {}
+    e: dict[str, Any] = d["energy"] if isinstance(d.get("energy"), dict) else {}
+    a: dict[str, Any] = d["area"] if isinstance(d.get("area"), dict) else {}
     if not e and not a and not any(_isnum(d.get(k)) for k in ("energy_j", "power_w", "area_mm2")):
         return None
     rows: list[tuple[str, str]] = []
@@ -827,7 +828,7 @@ def _sec_roofline(d: dict[str, Any], arch: dict[str, Any]) -> tuple[str, str, st
         ops = aggregate_ops(ops)
     except (KeyError, TypeError, ValueError):  # a hand-made result.json without start/end cycles
         pass
-    pts = []
+    pts: list[dict[str, Any]] = []
     for o in ops:
         work, kind = _op_work(o)
         t = _op_seconds(o, clock_hz)
@@ -901,7 +902,7 @@ def _matrix(am: Any) -> tuple[list[str], list[str], list[list[float]]] | None:
                 return rows, cols, m
         if am and all(isinstance(v, dict) for v in am.values()):
             rows = [str(r) for r in am]
-            cols: list[str] = []
+            cols = []
             for v in am.values():
                 for p in v:
                     if str(p) not in cols:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,13 @@ from rich.markup import (
 )
 from rich.table import Table
 
+from accelsim.result_schema import (
+    GpuInferenceError,
+    GpuInferenceSummary,
+    InferenceSummary,
+    ResultModel,
+    UnitStats,
+)
 from accelsim.results import RunResult
 
 
@@ -34,19 +42,19 @@ def fmt_cycles(n: float) -> str:
     return f"{int(n):,}"
 
 
-def _units_rows(units: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def _units_rows(units: Mapping[str, UnitStats]) -> list[tuple[str, str, str, str]]:
     """(unit, kind, busy cycles, utilization) rows; DRAM channels collapse to one row with the
     channels' mean and their min/max."""
     rows: list[tuple[str, str, str, str]] = []
-    chans = [(n, v) for n, v in units.items() if v.get("kind") == "dram_channel"]
+    chans = [(n, v) for n, v in units.items() if v.kind == "dram_channel"]
     done_dram = False
     for name, v in units.items():
-        if v.get("kind") == "dram_channel":
+        if v.kind == "dram_channel":
             if done_dram:
                 continue
             done_dram = True
-            busy = [int(c["busy_cycles"]) for _, c in chans]
-            util = [float(c["utilization"]) for _, c in chans]
+            busy = [c.busy_cycles for _, c in chans]
+            util = [c.utilization for _, c in chans]
             if len(chans) == 1:
                 rows.append((name, "dram_channel", fmt_cycles(busy[0]), f"{util[0]:.1%}"))
                 continue
@@ -56,20 +64,21 @@ def _units_rows(units: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"mean {sum(util) / len(util):.1%} (min {min(util):.1%}, max {max(util):.1%})",
             ))
             continue
-        rows.append((name, str(v.get("kind", "")), fmt_cycles(v.get("busy_cycles", 0)),
-                     f"{float(v.get('utilization', 0.0)):.1%}"))
+        rows.append((name, v.kind, fmt_cycles(v.busy_cycles), f"{v.utilization:.1%}"))
     return rows
 
 
 def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool = False,
               written: list[Path] | None = None, n_layers: int = 16) -> None:
-    d = result.data
+    """The terminal report of a run, read through result.json's typed description
+    (:meth:`RunResult.typed`)."""
+    d = result.typed()
     headline = (
-        f"[bold]{_e(d['workload'])}[/] on [bold]{_e(d['arch'])}[/]: "
-        f"{d['total_cycles']:,} cycles = {fmt_time(d['latency_s'])} @ {d['clock_ghz']:g} GHz"
+        f"[bold]{_e(d.workload)}[/] on [bold]{_e(d.arch)}[/]: "
+        f"{d.total_cycles:,} cycles = {fmt_time(d.latency_s)} @ {d.clock_ghz:g} GHz"
     )
     console.print(headline)
-    inf = d.get("inference")
+    inf = d.inference
     if inf:
         console.print(_inference_line(inf))
     if quiet:
@@ -79,31 +88,31 @@ def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool =
     s = Table(title="Summary", show_header=False, title_justify="left")
     s.add_column(style="dim")
     s.add_column(justify="right")
-    au = d["array_utilization"]
+    au = d.array_utilization
     rows = [
-        ("mode", d["options"]["mode"]),
-        ("MACs", f"{d['macs']:,}"),
-        ("array MAC utilization", f"{au['mac_utilization']:.1%}"),
-        ("array utilization (SCALE-Sim compute)", f"{au['scalesim_compute_utilization']:.1%}"),
-        ("DRAM read / write", f"{fmt_bytes(d['dram_read_bytes'])} / {fmt_bytes(d['dram_write_bytes'])}"),
-        ("DMA stall (cycles)", f"{d['dma_stall_cycles']:,}"),
-        ("bank-conflict stall (cycles)", f"{d['bank_conflict_stall_cycles']:,}"),
-        ("SRAM-bandwidth stall (cycles)", f"{d['sram_bandwidth_stall_cycles']:,}"),
+        ("mode", d.options.mode),
+        ("MACs", f"{d.macs:,}"),
+        ("array MAC utilization", f"{au.mac_utilization:.1%}"),
+        ("array utilization (SCALE-Sim compute)", f"{au.scalesim_compute_utilization:.1%}"),
+        ("DRAM read / write", f"{fmt_bytes(d.dram_read_bytes)} / {fmt_bytes(d.dram_write_bytes)}"),
+        ("DMA stall (cycles)", f"{d.dma_stall_cycles:,}"),
+        ("bank-conflict stall (cycles)", f"{d.bank_conflict_stall_cycles:,}"),
+        ("SRAM-bandwidth stall (cycles)", f"{d.sram_bandwidth_stall_cycles:,}"),
     ]
-    tl = d["timeline_cycles"]
+    tl = d.timeline_cycles
     rows.append(("timeline: compute / sram / memory / idle (cycles)",
-                 " / ".join(f"{tl[k]:,}" for k in ("compute", "sram_stall", "memory_stall", "control_idle"))))
-    rows.append(("simulated events / tiles", f"{d['events']:,} / {d['tiles']:,}"))
+                 " / ".join(f"{c:,}" for c in (tl.compute, tl.sram_stall, tl.memory_stall, tl.control_idle))))
+    rows.append(("simulated events / tiles", f"{d.events:,} / {d.tiles:,}"))
     for r in rows:
         s.add_row(*r)
-    for extra in d.get("_summary_rows", []):
+    for extra in result.data.get("_summary_rows", []):  # rows a caller added to the dict, if any
         s.add_row(*extra)
     console.print(s)
 
     u = Table(title="Units", title_justify="left")
     for c in ("unit", "kind", "busy (cycles)", "utilization"):
         u.add_column(c, justify="right" if c in ("busy (cycles)", "utilization") else "left")
-    for row in _units_rows(d["units"]):
+    for row in _units_rows(d.units):
         u.add_row(*row)
     console.print(u)
 
@@ -111,7 +120,7 @@ def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool =
 
     from accelsim.report.layers import top_ops
 
-    allops = top_ops(d["ops"], 0)
+    allops = top_ops(result.data["ops"], 0)  # the aggregation reads op rows as dicts (ops.csv's columns)
     shown = allops if n_ops <= 0 else allops[:n_ops]
     t = Table(title=f"Ops ({len(shown)} of {len(allops)} by cycles; an op's pieces, e.g. attention "
                     "per head group, as one row)", title_justify="left")
@@ -119,31 +128,31 @@ def print_run(result: RunResult, console: Any, *, n_ops: int = 12, quiet: bool =
               "utilization", "predicted (cycles)"):
         t.add_column(c, justify="left" if c in ("op", "module", "unit") else "right", overflow="fold")
     # the cost model's cycles for an IR op of one piece (the mapping itself: ops.csv, `accelsim explain`)
-    piece = {str(o.get("ir_op") or o.get("name")): o for o in d["ops"]}
+    piece = {o.ir_op or o.name: o for o in d.ops}
     for o in shown:
-        p = piece.get(o["name"], {}) if o["pieces"] == 1 else {}
-        pc = p.get("predicted_cycles")
+        p = piece.get(o["name"]) if o["pieces"] == 1 else None
+        pc = p.predicted_cycles if p is not None else None
         t.add_row(_e(o["name"]), _e(o["module"] or "<top>"), o["unit"], str(o["pieces"]), f"{o['start_cycle']:,}",
                   f"{o['end_cycle']:,}", f"{o['cycles']:,}", f"{o['macs']:,}", fmt_bytes(o["dram_bytes"]),
                   f"{o['utilization']:.0%}", f"{pc:,}" if isinstance(pc, int) else "")
     console.print(t)
-    print_energy_gpu(d, console)
+    print_energy_gpu(d, console, result.data["ops"])
     print_residual(d, console)
     print_check(d, console)
-    for p in written or []:
-        console.print(f"wrote {_e(str(p))}")
+    for path in written or []:
+        console.print(f"wrote {_e(str(path))}")
 
 
-def print_layers(d: dict[str, Any], console: Any, n: int = 16) -> None:
+def print_layers(d: ResultModel, console: Any, n: int = 16) -> None:
     """The per-layer rollup (``layers``), the ``n`` layers with the most cycles (0: all)."""
-    layers = d.get("layers")
+    layers = d.layers
     if not layers:
         return
-    rows = sorted(layers, key=lambda r: (-r["cycles"], r["layer"]))
+    rows = sorted(layers, key=lambda r: (-r.cycles, r.layer))
     shown = rows if n <= 0 else rows[:n]
-    has_e = any(r.get("energy_j") is not None for r in layers)
-    has_g = any(r.get("gpu_time_s") is not None for r in layers)
-    g_total = sum(r["gpu_time_s"] or 0.0 for r in layers) if has_g else 0.0
+    has_e = any(r.energy_j is not None for r in layers)
+    has_g = any(r.gpu_time_s is not None for r in layers)
+    g_total = sum(r.gpu_time_s or 0.0 for r in layers) if has_g else 0.0
     t = Table(title=f"Layers ({len(shown)} of {len(layers)} by cycles; all in layers.csv with --out)",
               title_justify="left")
     cols = ["layer", "ops", "cycles", "share", "MACs", "MAC utilization", "DRAM"]
@@ -154,12 +163,12 @@ def print_layers(d: dict[str, Any], console: Any, n: int = 16) -> None:
     for c in cols:
         t.add_column(c, justify="left" if c == "layer" else "right")
     for r in shown:
-        cells = [_e(r["layer"]), str(r["ops"]), f"{r['cycles']:,}", f"{r['share']:.1%}", f"{r['macs']:,}",
-                 f"{r['mac_utilization']:.1%}", fmt_bytes(r["dram_bytes"])]
+        cells = [_e(r.layer), str(r.ops), f"{r.cycles:,}", f"{r.share:.1%}", f"{r.macs:,}",
+                 f"{r.mac_utilization:.1%}", fmt_bytes(r.dram_bytes)]
         if has_e:
-            cells.append(fmt_energy(r["energy_j"]) if r.get("energy_j") is not None else "")
+            cells.append(fmt_energy(r.energy_j) if r.energy_j is not None else "")
         if has_g:
-            gt = r.get("gpu_time_s")
+            gt = r.gpu_time_s
             cells += [fmt_time(gt) if gt is not None else "",
                       f"{gt / g_total:.1%}" if gt is not None and g_total else ""]
         t.add_row(*cells)
@@ -180,48 +189,50 @@ def _ratio(x: float | None, good: str, bad: str) -> str:
     return f"{x:.2f}x {good}" if x >= 1 else f"{1 / x:.2f}x {bad}"
 
 
-def print_energy_gpu(d: dict[str, Any], console: Any) -> None:
-    if "energy" in d:
-        e = d["energy"]
-        t = Table(title=f"Energy ({e['technology']}) and area", title_justify="left")
+def print_energy_gpu(d: ResultModel, console: Any, ops: Sequence[Mapping[str, Any]]) -> None:
+    """Energy and area by component, then the ASIC-vs-GPU comparison and the ops that dominate
+    each (``ops``: the op rows as dicts, for :func:`accelsim.report.layers.top_ops`)."""
+    e = d.energy
+    if e is not None:
+        t = Table(title=f"Energy ({e.technology}) and area", title_justify="left")
         t.add_column("component")
         t.add_column("energy", justify="right")
         t.add_column("share", justify="right")
         t.add_column("area", justify="right")
-        total = d["energy_j"] or 1.0
-        area = d.get("area", {}).get("breakdown_mm2", {})
-        for k, v in e["breakdown_j"].items():
+        total = d.energy_j or 1.0
+        area = d.area.breakdown_mm2 if d.area is not None else {}
+        for k, v in e.breakdown_j.items():
             a = area.get(k)
             t.add_row(k, fmt_energy(v), f"{v / total:.1%}", f"{a:.2f} mm²" if a is not None else "")
-        t.add_row("[bold]total[/]", f"[bold]{fmt_energy(d['energy_j'])}[/]", "100%",
-                  f"[bold]{d['area_mm2']:.2f} mm²[/]")
+        t.add_row("[bold]total[/]", f"[bold]{fmt_energy(_num(d.energy_j))}[/]", "100%",
+                  f"[bold]{_num(d.area_mm2):.2f} mm²[/]")
         console.print(t)
-        extra = f"average power {d['power_w']:.2f} W, {e['pj_per_mac']:.3f} pJ/MAC, " \
-                f"{fmt_energy(e['per_inference_j'])} per inference"
-        if e.get("per_token_j"):
-            extra += f", {fmt_energy(e['per_token_j'])} per token"
+        extra = f"average power {_num(d.power_w):.2f} W, {e.pj_per_mac:.3f} pJ/MAC, " \
+                f"{fmt_energy(e.per_inference_j)} per inference"
+        if e.per_token_j:
+            extra += f", {fmt_energy(e.per_token_j)} per token"
         console.print(extra)
-    g = d.get("gpu")
+    g = d.gpu
     if g:
-        t = Table(title=f"ASIC vs GPU ({_e(str(g['profile']))}, {g['precision']})", title_justify="left")
+        t = Table(title=f"ASIC vs GPU ({_e(g.profile)}, {g.precision})", title_justify="left")
         for c in ("", "ASIC", "GPU", "ASIC advantage"):
             t.add_column(c, justify="right" if c else "left")
-        sp = d.get("speedup_vs_gpu")
-        t.add_row("latency", fmt_time(d["latency_s"]), fmt_time(g["latency_s"]), _ratio(sp, "faster", "slower"))
-        if "kernel_s" in g:  # GPU latency = kernels + exposed launch + framework overhead
-            t.add_row(f"  GPU kernels / launch / framework ({g.get('launch_mode', 'eager')})", "",
-                      f"{fmt_time(g['kernel_s'])} / {fmt_time(g['launch_s'])} / {fmt_time(g['framework_s'])}", "")
-        if "energy_j" in d:
-            er = d.get("energy_ratio_vs_gpu")
-            t.add_row("energy", fmt_energy(d["energy_j"]), fmt_energy(g["energy_j"]), _ratio(er, "less", "more"))
-            t.add_row("average power", f"{d['power_w']:.2f} W", f"{g['power_w']:.1f} W", "")
-            ppw = d.get("perf_per_watt_vs_gpu")
+        sp = d.speedup_vs_gpu
+        t.add_row("latency", fmt_time(d.latency_s), fmt_time(g.latency_s), _ratio(sp, "faster", "slower"))
+        # GPU latency = kernels + exposed launch + framework overhead
+        t.add_row(f"  GPU kernels / launch / framework ({g.launch_mode})", "",
+                  f"{fmt_time(g.kernel_s)} / {fmt_time(g.launch_s)} / {fmt_time(g.framework_s)}", "")
+        if d.energy_j is not None:
+            er = d.energy_ratio_vs_gpu
+            t.add_row("energy", fmt_energy(d.energy_j), fmt_energy(g.energy_j), _ratio(er, "less", "more"))
+            t.add_row("average power", f"{_num(d.power_w):.2f} W", f"{g.power_w:.1f} W", "")
+            ppw = d.perf_per_watt_vs_gpu
             if ppw:
                 t.add_row("perf/W", "", "", _ratio(ppw, "better", "worse"))
         console.print(t)
         from accelsim.report.layers import top_ops
 
-        agg = top_ops(d["ops"], 0)
+        agg = top_ops(ops, 0)
         op_total = max(1, sum(o["cycles"] for o in agg))
         asic_top = agg[:5]
         t2 = Table(title="Ops that dominate each (share: of the ASIC's op cycles / of the GPU's time)",
@@ -231,75 +242,81 @@ def print_energy_gpu(d: dict[str, Any], console: Any) -> None:
         t2.add_column("GPU kernel (module)")
         t2.add_column("share", justify="right")
         t2.add_column("bound")
-        gtop = g.get("top_ops", [])
+        gtop = g.top_ops
         for i in range(max(len(asic_top), len(gtop))):
-            a = asic_top[i] if i < len(asic_top) else None
-            b = gtop[i] if i < len(gtop) else None
+            ao = asic_top[i] if i < len(asic_top) else None
+            go = gtop[i] if i < len(gtop) else None
             t2.add_row(
-                _e(f"{a['name']} ({a['module'] or '<top>'})") if a else "",
-                f"{a['cycles'] / op_total:.1%}" if a else "",
-                _e(f"{b['name']} ({b['module'] or '<top>'})") if b else "",
-                f"{b['time_s'] / g['latency_s']:.1%}" if b and g["latency_s"] else "",
-                b["bound"] if b else "",
+                _e(f"{ao['name']} ({ao['module'] or '<top>'})") if ao else "",
+                f"{ao['cycles'] / op_total:.1%}" if ao else "",
+                _e(f"{go.name} ({go.module or '<top>'})") if go else "",
+                f"{go.time_s / g.latency_s:.1%}" if go and g.latency_s else "",
+                go.bound if go else "",
             )
         console.print(t2)
 
 
-def print_residual(d: dict[str, Any], console: Any) -> None:
-    if "access_matrix" in d:
-        parts = sorted({p for row in d["access_matrix"].values() for p in row})
-        t = Table(title=f"Residual access matrix (bytes read / written; {d['policy_checks']:,} tile checks)",
+def _num(x: float | None) -> float:
+    """A value the schema makes optional but that is present here (the energy keys come together)."""
+    assert x is not None
+    return x
+
+
+def print_residual(d: ResultModel, console: Any) -> None:
+    if d.access_matrix is not None:
+        parts = sorted({p for row in d.access_matrix.values() for p in row})
+        t = Table(title=f"Residual access matrix (bytes read / written; {d.policy_checks or 0:,} tile checks)",
                   title_justify="left")
         t.add_column("role")
         for p in parts:
             t.add_column(_e(p), justify="right")
-        for role, row in d["access_matrix"].items():
+        for role, row in d.access_matrix.items():
             t.add_row(_e(role), *[
-                f"{fmt_bytes(row[p]['read'])} / {fmt_bytes(row[p]['write'])}" if p in row else "-"
+                f"{fmt_bytes(row[p].read)} / {fmt_bytes(row[p].write)}" if p in row else "-"
                 for p in parts
             ])
         console.print(t)
-        v = d.get("policy_violations", [])
+        v = d.policy_violations or []
         if v:
             console.print(f"[bold red]{len(v)} access-policy violation(s):[/]")
             for x in v:
-                console.print(_e(f"  {x['access']} of '{x['partition']}' by {x['module']} "
-                                 f"(op {x['op']}, rule '{x['rule']}')"))
+                console.print(_e(f"  {x.access} of '{x.partition}' by {x.module} "
+                                 f"(op {x.op}, rule '{x.rule}')"))
         else:
             console.print("access policy: no violations")
-    rc = d.get("rom_comparison")
+    rc = d.rom_comparison
     if rc:
-        w, o = rc["with_rom"], rc["without_rom"]
+        w, o = rc.with_rom, rc.without_rom
         t = Table(title="Hard-wired modules in ROM: cost and benefit", title_justify="left")
         for c in ("", "with ROM", "without ROM"):
             t.add_column(c, justify="right" if c else "left")
-        t.add_row("latency", fmt_time(w["latency_s"]), fmt_time(o["latency_s"]))
-        t.add_row("energy", fmt_energy(w["energy_j"]), fmt_energy(o["energy_j"]))
-        t.add_row("area", f"{w['area_mm2']:.2f} mm²", f"{o['area_mm2']:.2f} mm²")
-        t.add_row("DRAM read", fmt_bytes(w["dram_read_bytes"]), fmt_bytes(o["dram_read_bytes"]))
+        t.add_row("latency", fmt_time(w.latency_s), fmt_time(o.latency_s))
+        t.add_row("energy", fmt_energy(w.energy_j), fmt_energy(o.energy_j))
+        t.add_row("area", f"{w.area_mm2:.2f} mm²", f"{o.area_mm2:.2f} mm²")
+        t.add_row("DRAM read", fmt_bytes(w.dram_read_bytes), fmt_bytes(o.dram_read_bytes))
         console.print(t)
 
 
-def print_check(d: dict[str, Any], console: Any) -> None:
-    c = d.get("check")
+def print_check(d: ResultModel, console: Any) -> None:
+    c = d.check
     if not c:
         return
-    tensors = c.get("tensors", [])
-    failed = [t for t in tensors if not t["passed"]]
+    tensors = c.tensors
+    failed = [t for t in tensors if not t.passed]
     shown = failed[:10] if failed else tensors[:10]
-    t = Table(title=f"Functional check ({c['scheme']}, {c['level']}): "
-                    f"{'PASSED' if c['passed'] else 'FAILED'}", title_justify="left")
+    t = Table(title=f"Functional check ({c.scheme}, {c.level}): "
+                    f"{'PASSED' if c.passed else 'FAILED'}", title_justify="left")
     for col in ("tensor", "op", "module", "max abs err", "max rel err", "bound", "ok"):
         t.add_column(col, justify="right" if col.startswith(("max", "bound")) else "left")
     for x in shown:
-        b = x.get("bound")
-        t.add_row(_e(x["tensor"]), _e(x["op"]), _e(x["module"] or "<top>"), f"{x['max_abs_err']:.3g}",
-                  f"{x['max_rel_err']:.3g}", "exact" if b == 0 else (f"{b:.3g}" if b is not None else ""),
-                  "yes" if x["passed"] else "[bold red]NO[/]")
+        b = x.bound
+        t.add_row(_e(x.tensor), _e(x.op), _e(x.module or "<top>"), f"{x.max_abs_err:.3g}",
+                  f"{x.max_rel_err:.3g}", "exact" if b == 0 else (f"{b:.3g}" if b is not None else ""),
+                  "yes" if x.passed else "[bold red]NO[/]")
     console.print(t)
     if len(tensors) > len(shown):
         console.print(f"({len(tensors) - len(shown)} more tensors checked)")
-    v = c.get("vs_fp32")
+    v = c.vs_fp32
     if v:
         console.print("vs the fp32 model: " + ", ".join(f"{k} {val:.4g}" if isinstance(val, float) else f"{k} {val}"
                                                        for k, val in v.items() if not isinstance(val, (dict, list))))
@@ -349,6 +366,11 @@ def print_explain(d: dict[str, Any], console: Any) -> None:
             console.print(f"  estimate: {o.get('predicted_cycles'):,} cycles (arrays {o.get('array_cycles'):,}, "
                           f"vector {o.get('vector_cycles'):,}), {fmt_bytes(o.get('predicted_dram_bytes') or 0)} "
                           f"DRAM; MACs executed {o.get('macs_executed'):,} of {o.get('macs_full'):,}")
+            if o.get("schedule"):
+                tried = o.get("schedule_cycles") or {}
+                console.print(f"  issue order: {_e(str(o['schedule']))}"
+                              + (" (simulated alone: " + ", ".join(f"{_e(k)} {v:,}" for k, v in tried.items())
+                                 + " cycles)" if tried else ""))
         elif typ == "vector":
             console.print(f"  {o['tiles']:,} tile(s), {o['elements']:,} elements, work "
                           + ", ".join(f"{_e(k)} {v:,}" for k, v in o["work"].items())
@@ -357,31 +379,33 @@ def print_explain(d: dict[str, Any], console: Any) -> None:
         console.print(f"  why: {_e(o.get('why') or '')}")
 
 
-def _inference_line(inf: dict[str, Any]) -> str:
-    tp = inf.get("tpot_s")
-    return (f"generation: {inf['batch']} x ({inf['prompt_tokens']} prompt + {inf['generated_tokens']} generated "
-            f"tokens): TTFT {fmt_time(inf['ttft_s'])}, TPOT {fmt_time(tp) if tp is not None else '-'}, "
-            f"{inf['tokens_per_s']:,.1f} tokens/s, {inf['energy_per_token_j'] * 1e3:.3f} mJ/token")
+def _inference_line(inf: InferenceSummary) -> str:
+    tp = inf.tpot_s
+    tps = inf.tokens_per_s
+    return (f"generation: {inf.batch} x ({inf.prompt_tokens} prompt + {inf.generated_tokens} generated "
+            f"tokens): TTFT {fmt_time(inf.ttft_s)}, TPOT {fmt_time(tp) if tp is not None else '-'}, "
+            f"{f'{tps:,.1f}' if tps is not None else '-'} tokens/s, {inf.energy_per_token_j * 1e3:.3f} mJ/token")
 
 
-def print_inference(d: dict[str, Any], console: Any) -> None:
+def print_inference(d: ResultModel, console: Any) -> None:
     """The generation table: TTFT, TPOT, throughput, energy per token, memory; ASIC and GPU."""
-    inf = d["inference"]
-    g = (d.get("gpu") or {}).get("inference") or {}
-    has_gpu = bool(g) and "error" not in g
-    t = Table(title=f"Generation ({_e(inf['method'])}; the prefill below is its first "
-                    f"{'two layers' if 'extrapolated' in inf['method'] else 'pass'})", title_justify="left")
+    inf = d.inference
+    assert inf is not None
+    gi = d.gpu.inference if d.gpu is not None else None
+    g = gi if isinstance(gi, GpuInferenceSummary) else None
+    t = Table(title=f"Generation ({_e(inf.method)}; the prefill below is its first "
+                    f"{'two layers' if 'extrapolated' in inf.method else 'pass'})", title_justify="left")
     t.add_column("metric")
     t.add_column("ASIC", justify="right")
-    if has_gpu:
-        t.add_column(f"GPU ({_e(str(d['gpu'].get('profile', '')))}, {_e(str(g.get('launch_mode', '')))})",
+    if g is not None:
+        t.add_column(f"GPU ({_e(d.gpu.profile if d.gpu is not None else '')}, {_e(g.launch_mode)})",
                      justify="right")
 
     def row(label: str, key: str, fmt: Any) -> None:
-        a = inf.get(key)
+        a = getattr(inf, key)
         cells = [label, fmt(a) if a is not None else "-"]
-        if has_gpu:
-            b = g.get(key)
+        if g is not None:
+            b = getattr(g, key)
             cells.append(fmt(b) if b is not None else "-")
         t.add_row(*cells)
 
@@ -395,5 +419,5 @@ def print_inference(d: dict[str, Any], console: Any) -> None:
     row("weights", "weight_bytes", lambda x: f"{x / 2**20:,.2f} MiB")
     row("largest batch at this context", "max_batch_at_context", lambda x: f"{x:,}")
     console.print(t)
-    if g and "error" in g:
-        console.print(f"GPU: {_e(str(g['error']))}")
+    if isinstance(gi, GpuInferenceError):
+        console.print(f"GPU: {_e(gi.error)}")

@@ -21,13 +21,12 @@ from collections.abc import Generator, Sequence
 from heapq import heappush
 from typing import Any
 
-import simpy
 from simpy.events import NORMAL, Event
 
 from accelsim.arch.spec import ArchSpec
 from accelsim.mapping.program import Transfer
 from accelsim.sim.dram import Dram
-from accelsim.sim.lean import LeanRequest, LeanResource
+from accelsim.sim.lean import CycleEnvironment, LeanRequest, LeanResource
 from accelsim.sim.sram import Sram
 from accelsim.sim.stats import Stats
 
@@ -35,7 +34,7 @@ _new_event = Event.__new__
 
 
 class DmaEngines:
-    def __init__(self, env: simpy.Environment, arch: ArchSpec, dram: Dram, sram: Sram, stats: Stats) -> None:
+    def __init__(self, env: CycleEnvironment, arch: ArchSpec, dram: Dram, sram: Sram, stats: Stats) -> None:
         self.env = env
         self.pool = LeanResource(env, capacity=arch.controller.dma.engines)
         self.setup = arch.controller.dma.setup_cycles

@@ -11,14 +11,12 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import simpy
-
 from accelsim.arch.spec import ArchSpec
 from accelsim.errors import SimError
 from accelsim.mapping.program import Program, Tile
 from accelsim.sim.dma import DmaEngines
 from accelsim.sim.dram import Dram
-from accelsim.sim.lean import LeanEnvironment, fire
+from accelsim.sim.lean import CycleEnvironment, LeanEnvironment, fire
 from accelsim.sim.policy import AccessPolicy
 from accelsim.sim.sequencer import Sequencer
 from accelsim.sim.sram import Sram
@@ -64,7 +62,7 @@ def simulate(program: Program, arch: ArchSpec) -> SimOutput:
     return chip.output(int(env.now))
 
 
-def prepare(env: simpy.Environment, program: Program, arch: ArchSpec,
+def prepare(env: CycleEnvironment, program: Program, arch: ArchSpec,
             extra_units: Mapping[str, Any] | None = None) -> ChipRun:
     """Build one chip's units for ``program`` in ``env`` (shared by the chips of a system,
     :mod:`accelsim.sim.system`); ``extra_units`` adds units by name (a chip's ``link`` unit runs
@@ -139,7 +137,7 @@ def prepare(env: simpy.Environment, program: Program, arch: ArchSpec,
 class ChipRun:
     """A program set up on one chip's units (:func:`prepare`)."""
 
-    env: simpy.Environment
+    env: CycleEnvironment
     program: Program
     arch: ArchSpec
     sequencer: Sequencer
@@ -161,7 +159,7 @@ class ChipRun:
         return _output(env, program, seq, stats, op_dram, arrays, vector, dma, dram, sram, policy, ideal, total)
 
 
-def _output(env: simpy.Environment, program: Program, seq: Sequencer, stats: Stats, op_dram: list[int],
+def _output(env: CycleEnvironment, program: Program, seq: Sequencer, stats: Stats, op_dram: list[int],
             arrays: list[SystolicArray], vector: VectorUnit, dma: DmaEngines, dram: Dram, sram: Sram,
             policy: AccessPolicy | None, ideal: bool, total: int) -> SimOutput:
     unfinished = [op.name for op, ev in zip(program.ops, seq.done) if not ev.triggered]

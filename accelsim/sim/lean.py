@@ -31,14 +31,25 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from functools import partial
 from heapq import heappop, heappush
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import simpy
 from simpy.core import StopSimulation
 from simpy.events import NORMAL, PENDING, URGENT, Event, EventPriority
 
+if TYPE_CHECKING:
+    class CycleEnvironment(simpy.Environment):
+        """The engine's view of a SimPy environment, for the type checker only: it starts at cycle
+        0 and every delay is a whole number of cycles, so ``now`` is an ``int`` (SimPy types it
+        ``int | float``). At run time this name is ``simpy.Environment`` itself."""
 
-class LeanEnvironment(simpy.Environment):
+        @property
+        def now(self) -> int: ...
+else:
+    CycleEnvironment = simpy.Environment
+
+
+class LeanEnvironment(CycleEnvironment):
     """``simpy.Environment`` whose ``run()`` (without ``until``) steps through the event queue
     in one loop instead of a ``step()`` call per event; each step is SimPy's own: pop the
     earliest (time, priority, insertion) entry, run its callbacks, raise a failure nobody
@@ -61,7 +72,8 @@ class LeanEnvironment(simpy.Environment):
                 self.key = entry = pop(queue)
                 self._now = entry[0]
                 event = entry[3]
-                callbacks, event.callbacks = event.callbacks, None
+                # SimPy types callbacks as a list but marks a processed event with None (as its step does)
+                callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
                 try:
                     for callback in callbacks:
                         callback(event)
@@ -260,7 +272,7 @@ def fire(event: Event) -> None:
             raise RuntimeError(f"{event} has already been triggered")
         event._ok = True
         event._value = None
-        event.callbacks = None  # processed: nothing to run
+        event.callbacks = None  # type: ignore[assignment]  # processed (SimPy types callbacks as a list)
 
 
-__all__ = ["LeanEnvironment", "LeanRequest", "LeanResource", "Task", "fire", "NORMAL", "URGENT"]
+__all__ = ["CycleEnvironment", "LeanEnvironment", "LeanRequest", "LeanResource", "Task", "fire", "NORMAL", "URGENT"]

@@ -11,16 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any
 
-import simpy
-
 from accelsim.mapping.program import Program, Tile
-from accelsim.sim.lean import LeanResource, Task, fire
+from accelsim.sim.lean import CycleEnvironment, LeanResource, Task, fire
 
 
 class Sequencer:
     def __init__(
         self,
-        env: simpy.Environment,
+        env: CycleEnvironment,
         program: Program,
         issue_cycles: int,
         queue_depth: int,

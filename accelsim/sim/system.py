@@ -25,6 +25,7 @@ from accelsim.arch.spec import ArchSpec
 from accelsim.mapping.program import Program, Tile
 from accelsim.model.collectives import Interconnect
 from accelsim.sim.engine import ChipRun, SimOutput, prepare
+from accelsim.sim.lean import CycleEnvironment, LeanEnvironment
 from accelsim.sim.link import Collective, CollectiveRecord, MirrorCollective, Network, make_collective
 
 #: capacity of a chip's link unit: collectives in flight at once (far more than a program issues)
@@ -86,12 +87,8 @@ class SystemOutput:
     events: int
 
 
-def _environment() -> simpy.Environment:
+def _environment() -> CycleEnvironment:
     """The environment the single-chip engine uses (its lean primitives may rely on it)."""
-    try:
-        from accelsim.sim.lean import LeanEnvironment
-    except ImportError:  # pragma: no cover
-        return simpy.Environment()
     return LeanEnvironment()
 
 

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import simpy
-
 from accelsim.arch.spec import ArraySpec
 from accelsim.mapping.program import Tile
 from accelsim.model import systolic
+from accelsim.sim.lean import CycleEnvironment
 from accelsim.sim.sram import Sram
 from accelsim.sim.stats import Stats
 from accelsim.sim.unit import ComputeUnit
@@ -16,7 +15,7 @@ from accelsim.sim.unit import ComputeUnit
 class SystolicArray(ComputeUnit):
     kind = "array"
 
-    def __init__(self, env: simpy.Environment, name: str, index: int, spec: ArraySpec, sram: Sram,
+    def __init__(self, env: CycleEnvironment, name: str, index: int, spec: ArraySpec, sram: Sram,
                  stats: Stats) -> None:
         super().__init__(env, name, index, sram, stats)
         self.spec = spec

@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-import simpy
-
 from accelsim.mapping.program import Tile
-from accelsim.sim.lean import LeanResource
+from accelsim.sim.lean import CycleEnvironment, LeanResource
 from accelsim.sim.sram import Sram
 from accelsim.sim.stats import Stats
 
@@ -23,7 +21,7 @@ from accelsim.sim.stats import Stats
 class ComputeUnit:
     kind = "unit"
 
-    def __init__(self, env: simpy.Environment, name: str, index: int, sram: Sram, stats: Stats) -> None:
+    def __init__(self, env: CycleEnvironment, name: str, index: int, sram: Sram, stats: Stats) -> None:
         self.env = env
         self.name = name
         self.index = index

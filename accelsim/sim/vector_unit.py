@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import simpy
-
 from accelsim.arch.spec import VectorSpec
 from accelsim.mapping.program import Tile
+from accelsim.sim.lean import CycleEnvironment
 from accelsim.sim.sram import Sram
 from accelsim.sim.stats import Stats
 from accelsim.sim.unit import ComputeUnit
@@ -15,7 +14,7 @@ from accelsim.sim.unit import ComputeUnit
 class VectorUnit(ComputeUnit):
     kind = "vector"
 
-    def __init__(self, env: simpy.Environment, name: str, index: int, spec: VectorSpec, sram: Sram,
+    def __init__(self, env: CycleEnvironment, name: str, index: int, spec: VectorSpec, sram: Sram,
                  stats: Stats) -> None:
         super().__init__(env, name, index, sram, stats)
         self.spec = spec

@@ -1,11 +1,12 @@
 """The metric vocabulary of sweeps and the regression gate: one place that knows result.json.
 
 A metric is named either by one of :data:`METRICS` (``latency_s``, ``energy_j``, ...) or by a
-dotted path into result.json whose first segment is one of :data:`RESULT_KEYS`
-(``units.sa0.utilization``, ``timeline_cycles.memory_stall``, ``inference.tpot_s``).
-:func:`resolve_metric` is the single check every sweep objective and suite metric goes
-through, so a typo is refused up front (exit 2) instead of silently never matching; adding a
-metric or a result section means adding one entry here.
+dotted path into result.json that its typed description names
+(:func:`accelsim.result_schema.describes`: ``units.sa0.utilization``,
+``timeline_cycles.memory_stall``, ``inference.tpot_s``). :func:`resolve_metric` is the single
+check every sweep objective and suite metric goes through, so a typo is refused up front
+(exit 2) instead of silently never matching; a new result key becomes a valid path once
+accelsim/result_schema.py describes it, and a new named metric is one entry here.
 
 :func:`metric_value` reads a metric from a result.json dict (``None`` when absent or NaN).
 """
@@ -17,6 +18,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from accelsim.result_schema import ResultModel, describes
 
 __all__ = [
     "MAXIMIZE_METRICS",
@@ -75,20 +78,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 #: Metrics where larger is better (objectives default to ``max`` for them).
 MAXIMIZE_METRICS = frozenset(n for n, m in METRICS.items() if m.better == "max" and n != "check_passed")
 
-#: Top-level keys of result.json a dotted metric path may start with (anything below them is
-#: accepted: unit names depend on the arch). Keep in step with accelsim/results.py and
-#: accelsim/api.py; tests/sweep/test_metrics.py checks a real result against this list.
-RESULT_KEYS: frozenset[str] = frozenset({
-    "accelsim_version", "arch", "workload", "workload_meta", "options", "clock_ghz", "arch_summary",
-    "total_cycles", "latency_s", "macs", "peak_macs_per_cycle", "units", "array_utilization",
-    "dram_read_bytes", "dram_write_bytes", "sram", "bank_conflict_stall_cycles",
-    "sram_bandwidth_stall_cycles", "dma_stall_cycles", "dma_engine_wait_cycles", "dram_queue_cycles",
-    "timeline_cycles", "utilization_timeline", "events", "tiles", "ops", "layers",
-    "energy_j", "power_w", "area_mm2", "energy", "area", "action_counts",
-    "gpu", "speedup_vs_gpu", "energy_ratio_vs_gpu", "perf_per_watt_vs_gpu",
-    "check", "access_matrix", "policy_checks", "policy_violations", "rom", "rom_comparison",
-    "inference",  # LLM serving metrics (issue 11): inference.ttft_s, inference.tpot_s, ...
-})
+#: Top-level keys of result.json (the fields of :class:`accelsim.result_schema.ResultModel`).
+RESULT_KEYS: frozenset[str] = frozenset(ResultModel.model_fields)
 
 
 def metric_problem(name: object) -> str | None:
@@ -98,7 +89,7 @@ def metric_problem(name: object) -> str | None:
     if name in METRICS:
         return None
     parts = name.split(".")
-    if len(parts) > 1 and parts[0] in RESULT_KEYS and all(parts):
+    if len(parts) > 1 and all(parts) and describes(name):
         return None
     msg = f"unknown metric {name!r} (metrics: {', '.join(METRICS)}; or a dotted result.json path such as " \
           "units.<unit>.utilization)"

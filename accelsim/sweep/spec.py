@@ -433,10 +433,15 @@ def load_sweep(path: str | os.PathLike[str]) -> LoadedSweep:
             problems.append(Problem(file, f"workloads[{i}]", (
                 f"{w.name!r} looks like part of a gemm spec split at a comma by a YAML flow list "
                 "[...]; quote the spec or write one workload per line")))
+    first: dict[str, int] = {}
     for i, o in enumerate(spec.objectives):
         why = metric_problem(o.metric)
         if why:
             problems.append(Problem(file, f"objectives[{i}].metric", why))
+        elif o.metric in first:  # one column per metric in results.csv; min and max of one is no trade-off
+            problems.append(Problem(file, f"objectives[{i}].metric",
+                                    f"'{o.metric}' is already objectives[{first[o.metric]}]; list each metric once"))
+        first.setdefault(o.metric, i)
     # run options: the mapping block as MappingOptions validates it
     problems += _mapping_problems(spec.options.mode, spec.options.mapping, file, ("options", "mapping"))
     # parameter paths: parse, no duplicates, name an arch field (options.* a run option), and

@@ -273,10 +273,10 @@ def _workloads_literal(path: Path) -> set[str] | None:
             isinstance(k, ast.Constant) and isinstance(k.value, str) for k in value.keys
         ):
             return None
-        found = {k.value for k in value.keys if isinstance(k, ast.Constant)}
-    for node in ast.walk(tree):  # WORKLOADS.update(...) / .setdefault(...) anywhere
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id == "WORKLOADS" and node.attr in ("update", "setdefault", "__setitem__")):
+        found = {k.value for k in value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    for sub in ast.walk(tree):  # WORKLOADS.update(...) / .setdefault(...) anywhere
+        if (isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name)
+                and sub.value.id == "WORKLOADS" and sub.attr in ("update", "setdefault", "__setitem__")):
             return None
     return found
 

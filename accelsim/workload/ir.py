@@ -75,6 +75,130 @@ GRAPH_FORMAT = "accelsim.graph/2"
 READABLE_FORMATS = ("accelsim.graph/1", "accelsim.graph/2")
 
 
+def _json_type(v: Any) -> str:
+    """What a JSON value is, in JSON's words (for messages)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return "an integer"
+    if isinstance(v, float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, Mapping):
+        return "an object"
+    if isinstance(v, (list, tuple)):
+        return "a list"
+    return type(v).__name__
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def document_problems(d: Mapping[str, Any]) -> list[str]:
+    """Type problems of a saved graph's JSON document, each with its path (``ops[3].inputs``):
+    the top-level keys and every tensor and op field must have the type :meth:`Graph.to_dict`
+    writes (a list where a list is expected, an object where an object is, strings, integers).
+    Shapes and edges are :meth:`Graph.verify`'s business."""
+    probs: list[str] = []
+
+    def names(where: str, v: Any) -> None:
+        if not isinstance(v, list):
+            probs.append(f"{where}: expected a list of tensor names, got {_json_type(v)}")
+            return
+        for i, x in enumerate(v):
+            if not isinstance(x, str):
+                probs.append(f"{where}[{i}]: expected a tensor name (a string), got {_json_type(x)}")
+
+    def field(where: str, obj: Mapping[str, Any], key: str, want: str, required: bool = True) -> None:
+        if key not in obj:
+            if required:
+                probs.append(f"{where}: missing key '{key}'")
+            return
+        v = obj[key]
+        if want == "string" and not isinstance(v, str):
+            probs.append(f"{where}.{key}: expected a string, got {_json_type(v)}")
+        elif want == "object" and not isinstance(v, Mapping):
+            probs.append(f"{where}.{key}: expected an object, got {_json_type(v)}")
+        elif want == "names":
+            names(f"{where}.{key}", v)
+        elif want == "shape":
+            if not isinstance(v, list):
+                probs.append(f"{where}.{key}: expected a list of integers, got {_json_type(v)}")
+            else:
+                bad = [x for x in v if not _is_int(x)]
+                if bad:
+                    probs.append(f"{where}.{key}: {v!r} is not a list of integers ({_json_type(bad[0])} in it)")
+
+    field("graph", d, "name", "string")
+    field("graph", d, "meta", "object", required=False)
+    field("graph", d, "inputs", "names")
+    field("graph", d, "outputs", "names")
+    for key, fields in (
+        ("tensors", (("name", "string", True), ("shape", "shape", True), ("dtype", "string", True),
+                     ("kind", "string", True), ("source", "string", False))),
+        ("ops", (("name", "string", True), ("kind", "string", True), ("inputs", "names", True),
+                 ("outputs", "names", True), ("attrs", "object", False), ("module", "string", False),
+                 ("target", "string", False))),
+    ):
+        if key not in d:
+            probs.append(f"graph: missing key '{key}'")
+            continue
+        items = d[key]
+        if not isinstance(items, list):
+            probs.append(f"{key}: expected a list of objects, got {_json_type(items)}")
+            continue
+        for i, item in enumerate(items):
+            label = f"{key}[{i}]"
+            if not isinstance(item, Mapping):
+                probs.append(f"{label}: expected an object, got {_json_type(item)}")
+                continue
+            if isinstance(item.get("name"), str):
+                label += f" ('{item['name']}')"
+            for fname, want, required in fields:
+                field(label, item, fname, want, required)
+    return probs
+
+
+#: Graph meta keys accelsim reads as counts (``int(...)``): non-negative integers or null.
+_META_COUNTS = ("batch", "tokens", "seq", "kv_len")
+#: Keys of ``meta["kv_cache"]`` read as counts.
+_KV_COUNTS = ("layers", "kv_heads", "head_dim", "inputs", "outputs")
+
+
+def meta_problems(meta: Mapping[str, Any]) -> list[str]:
+    """Problems with the graph meta keys accelsim itself reads (others are free-form): the
+    counts of :data:`_META_COUNTS`, the KV-cache declaration, the causal-mask table."""
+    probs: list[str] = []
+    for k in _META_COUNTS:
+        v = meta.get(k)
+        if v is not None and not (_is_int(v) and v >= 0):
+            probs.append(f"meta.{k}: expected a non-negative integer, got {v!r}")
+    kv = meta.get("kv_cache")
+    if kv is not None:
+        if not isinstance(kv, Mapping):
+            probs.append(f"meta.kv_cache: expected an object, got {_json_type(kv)}")
+        else:
+            for k in _KV_COUNTS:
+                v = kv.get(k)
+                if v is not None and not (_is_int(v) and v >= 0):
+                    probs.append(f"meta.kv_cache.{k}: expected a non-negative integer, got {v!r}")
+            ax = kv.get("axis")
+            if ax is not None and not _is_int(ax):
+                probs.append(f"meta.kv_cache.axis: expected an integer, got {ax!r}")
+    cm = meta.get("causal_masks")
+    if cm is not None:
+        if isinstance(cm, Mapping):
+            if not all(isinstance(v, str) for v in cm.values()):
+                probs.append("meta.causal_masks: expected an object of tensor name -> mask kind (strings)")
+        elif not (isinstance(cm, list) and all(isinstance(v, str) for v in cm)):
+            probs.append(f"meta.causal_masks: expected an object or a list of tensor names, got {_json_type(cm)}")
+    return probs
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """A named tensor: shape, dtype, and where it comes from."""
@@ -110,7 +234,10 @@ class TensorInfo:
         for k in ("name", "dtype", "kind"):
             if not isinstance(d[k], str):
                 raise ValueError(f"tensor {d.get('name')!r}: {k} {d[k]!r} is not a string")
-        return TensorInfo(d["name"], tuple(shape), d["dtype"], d["kind"], str(d.get("source", "")))
+        source = d.get("source", "")
+        if not isinstance(source, str):
+            raise ValueError(f"tensor {d.get('name')!r}: source {source!r} is not a string")
+        return TensorInfo(d["name"], tuple(shape), d["dtype"], d["kind"], source)
 
 
 @dataclass(frozen=True)
@@ -145,6 +272,9 @@ class Op:
             raise ValueError(f"op {d.get('name')!r}: name and kind must be strings")
         if not isinstance(d.get("attrs", {}), Mapping):
             raise ValueError(f"op {d.get('name')!r}: attrs must be an object")
+        for k in ("module", "target"):
+            if not isinstance(d.get(k, ""), str):
+                raise ValueError(f"op {d.get('name')!r}: {k} must be a string, got {_json_type(d.get(k))}")
         return Op(
             d["name"],
             d["kind"],
@@ -209,6 +339,19 @@ class Graph:
         from accelsim.workload import opset
 
         errs: list[str] = []
+        if not isinstance(self.meta, Mapping):
+            errs.append(f"meta: expected an object, got {_json_type(self.meta)}")
+        else:
+            errs.extend(meta_problems(self.meta))
+        for what, ts in (("input", self.inputs), ("output", self.outputs)):
+            errs.extend(f"graph {what} {t!r} is not a tensor name" for t in ts if not isinstance(t, str))
+        for op in self.ops:
+            if not (isinstance(op.module, str) and isinstance(op.target, str)):
+                errs.append(f"op {op.name!r}: module and target must be strings")
+            errs.extend(f"op {op.name!r}: operand {t!r} is not a tensor name"
+                        for t in (*op.inputs, *op.outputs) if not isinstance(t, str))
+        if errs:  # the checks below index by these names
+            raise WorkloadError(f"graph '{self.name}' is malformed:\n  " + "\n  ".join(errs[:20]))
         defined = {n for n, t in self.tensors.items() if t.kind in ("input", "weight", "const")}
         names: set[str] = set()
         for n, info in self.tensors.items():
@@ -299,6 +442,10 @@ class Graph:
                     f"graph schema '{fmt}' is newer than this accelsim reads ({', '.join(READABLE_FORMATS)}); "
                     "upgrade accelsim or re-trace the workload")
             raise WorkloadError(f"not an accelsim graph (format={fmt!r}, expected {GRAPH_FORMAT!r})")
+        probs = document_problems(d)
+        if probs:
+            more = f"\n  ... and {len(probs) - 20} more" if len(probs) > 20 else ""
+            raise WorkloadError("not a well-formed accelsim graph:\n  " + "\n  ".join(probs[:20]) + more)
         try:
             tensors: dict[str, TensorInfo] = {}
             for t in d["tensors"]:
@@ -309,7 +456,7 @@ class Graph:
                     raise WorkloadError(f"tensor '{info.name}' has an unknown kind '{info.kind}'")
                 tensors[info.name] = info
             return Graph(
-                str(d["name"]),
+                d["name"],
                 tensors,
                 tuple(Op.from_dict(o) for o in d["ops"]),
                 tuple(d["inputs"]),
@@ -334,8 +481,10 @@ class Graph:
         try:
             with open(path) as f:
                 g = Graph.from_json(f.read())
-        except (OSError, json.JSONDecodeError, KeyError, UnicodeDecodeError) as e:
+        except (OSError, ValueError, KeyError) as e:  # ValueError: bad JSON, bad UTF-8, a huge integer
             raise WorkloadError(f"{path}: cannot read graph: {e}") from None
+        except RecursionError:
+            raise WorkloadError(f"{path}: cannot read graph: nested too deeply") from None
         except WorkloadError as e:
             raise WorkloadError(f"{path}: {e}") from None
         if verify:

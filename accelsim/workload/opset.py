@@ -872,7 +872,7 @@ def _sub_ops(op: Op) -> list[Op]:
     for i, d in enumerate(raw):
         try:
             out.append(Op.from_dict(d))
-        except (KeyError, TypeError, AttributeError) as e:
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise _err(op, f"sub_ops[{i}] is not an op dict ({e})") from None
     return out
 
@@ -1045,12 +1045,24 @@ def infer(op: Op, ins: Sequence[TensorInfo]) -> list[OutInfo]:
     """Output (shape, dtype) per output of ``op`` given its input infos (:class:`ShapeError` on a
     mismatch, including a wrong number of outputs)."""
     d = get(op.kind)
-    res = d.shape(op, ins)
+    try:
+        res = d.shape(op, ins)
+    except WorkloadError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError, OverflowError,
+            RecursionError) as e:
+        # a wrong-typed attribute (a list where a name or a number is expected, ...) in a saved graph
+        raise ShapeError(f"bad attributes {_attrs_summary(op)}: {type(e).__name__}: {e}") from None
     if len(res) != len(op.outputs):
         if op.kind == "reduce" and len(res) == 1:  # pragma: no cover - defensive
             pass
         raise ShapeError(f"produces {len(res)} output(s), the op lists {len(op.outputs)}")
     return res
+
+
+def _attrs_summary(op: Op) -> str:
+    text = repr(dict(op.attrs))
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _infos(op: Op, graph: Graph | Mapping[str, TensorInfo]) -> tuple[list[TensorInfo], list[TensorInfo]]:

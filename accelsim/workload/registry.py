@@ -96,9 +96,9 @@ def workload_dirs() -> list[Path]:
     from accelsim.shipped import shipped_dir
 
     dirs = [shipped_dir("workloads").resolve()]
-    for d in os.environ.get(ENV_DIRS, "").split(os.pathsep):
-        if d.strip():
-            dirs.append(Path(d.strip()).expanduser().resolve())
+    for entry in os.environ.get(ENV_DIRS, "").split(os.pathsep):
+        if entry.strip():
+            dirs.append(Path(entry.strip()).expanduser().resolve())
     out: list[Path] = []
     for d in dirs:
         if d not in out:
@@ -407,9 +407,9 @@ def parse_gemm(spec: str, params: Mapping[str, object] | None = None) -> GemmSpe
         if key in kv:
             raise WorkloadError(f"'{spec}': '{k}' is given twice")
         kv[key] = v
-    for k, v in (params or {}).items():
-        key = k if k in ("M", "N", "K") else str(k).lower()
-        kv[key] = str(v)
+    for pk, pv in (params or {}).items():
+        key = pk if pk in ("M", "N", "K") else str(pk).lower()
+        kv[key] = str(pv)
     unknown = sorted(set(kv) - {"M", "N", "K", "dtype", "batch"})
     if unknown:
         raise WorkloadError(f"'{spec}': unknown key(s) {', '.join(unknown)} ({_GEMM_FORM})")
@@ -477,6 +477,8 @@ def load_graph(spec: str, params: Mapping[str, object] | None = None, *, cache: 
         if params:
             raise WorkloadError(f"'{spec}' is a saved graph and takes no parameters (got {', '.join(params)})")
         if not Path(spec).is_file():
+            if Path(spec).exists():
+                raise WorkloadError(f"saved graph '{spec}' is not a regular file")
             raise WorkloadError(f"saved graph '{spec}' does not exist")
         g = Graph.load(spec)
         g.verify()

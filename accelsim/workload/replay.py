@@ -11,6 +11,7 @@ result is checked against the graph's declared shape and dtype.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType as _ModuleType
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -202,8 +203,8 @@ def _scatter(x: Sequence[Tensor], a: Mapping[str, Any]) -> Tensor:
     dim = a["dim"]
     reduce = a.get("reduce")
     src = x[2] if len(x) > 2 else a["value"]
-    if "include_self" in a:
-        return torch.scatter_reduce(t, dim, idx, src, reduce, include_self=a["include_self"])
+    if "include_self" in a:  # scatter_reduce, whose reduce is required
+        return torch.scatter_reduce(t, dim, idx, src, a["reduce"], include_self=a["include_self"])
     if reduce == "add" and isinstance(src, Tensor):
         return torch.scatter_add(t, dim, idx, src)
     if reduce is not None:
@@ -305,15 +306,15 @@ def _reduce_more(op: str, t: Tensor, dims: list[int], keep: bool, a: Mapping[str
             return r.reshape([1] * t.dim()) if keep else r
         return f(t, dim=dims[0] if dims else None, keepdim=keep)
     if op in ("var", "std"):
-        f = torch.var if op == "var" else torch.std
-        return f(t, dim=dims, correction=a.get("correction", 1), keepdim=keep)
+        spread = torch.var if op == "var" else torch.std
+        return spread(t, dim=dims, correction=a.get("correction", 1), keepdim=keep)
     if op == "prod":
-        kw = {"dtype": _dt(a)} if "dtype" in a else {}
+        dtype = _dt(a) if "dtype" in a else None  # the first product casts; None is torch's default
         r = t
         for d in sorted(dims, reverse=True):
-            r = torch.prod(r, dim=d, keepdim=keep, **kw)
-            kw = {}
-        return r if dims else torch.prod(t, **kw)
+            r = torch.prod(r, dim=d, keepdim=keep, dtype=dtype)
+            dtype = None
+        return r if dims else torch.prod(t, dtype=dtype)
     if op == "all":
         return torch.all(t, dim=tuple(dims), keepdim=keep) if dims else torch.all(t)
     raise WorkloadError(f"unknown reduce op '{op}'")
@@ -595,7 +596,7 @@ def replay(traced: Traced, keep_all: bool = False) -> dict[str, Tensor]:
     return run_graph(traced.graph, values, keep_all=keep_all)
 
 
-class _CallableModule(__import__("types").ModuleType):
+class _CallableModule(_ModuleType):
     """Makes ``accelsim.workload.replay`` callable even when the package attribute is this module
     (the import system binds submodules over same-named package attributes)."""
 

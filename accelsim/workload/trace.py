@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType as _ModuleType
 from typing import Any
 
 import torch
@@ -32,7 +33,7 @@ from torch import nn
 from torch.fx import Node
 
 from accelsim.errors import WorkloadError
-from accelsim.workload.ir import Graph, Op, TensorInfo
+from accelsim.workload.ir import Graph, Op, TensorInfo, TensorKind
 
 aten = torch.ops.aten
 
@@ -77,6 +78,8 @@ class Emit:
 
 
 Converter = Callable[["Ctx"], "Emit | None"]
+#: a converter that always emits an op (the converter factories that others wrap build these)
+Emitter = Callable[["Ctx"], "Emit"]
 _CONVERTERS: dict[str, Converter] = {}
 
 # Nodes that produce no IR op (runtime assertions); their results must not be used.
@@ -273,7 +276,7 @@ def _sdpa(c: Ctx) -> Emit:
 # -- elementwise ---------------------------------------------------------------------------------
 
 
-def _binary(kind: str, a: str = "self", b: str = "other") -> Converter:
+def _binary(kind: str, a: str = "self", b: str = "other") -> Emitter:
     def conv(c: Ctx) -> Emit:
         x, y = c.a[a], c.a[b]
         attrs: dict[str, Any] = {}
@@ -419,7 +422,7 @@ def _layer_norm(c: Ctx) -> Emit:
     return Emit("layer_norm", ins, attrs)
 
 
-def _reduce(op: str) -> Converter:
+def _reduce(op: str) -> Emitter:
     def conv(c: Ctx) -> Emit:
         x = c.a["self"]
         r = c.rank(x)
@@ -723,7 +726,7 @@ def _group_norm(c: Ctx) -> Emit:
     ins = [c.a["input"]]
     w, b = c.a.get("weight"), c.a.get("bias")
     ins += [t for t in (w, b) if _is_t(t)]
-    groups = c.a.get("group", c.a.get("num_groups"))
+    groups = c.a["group"] if "group" in c.a else c.a["num_groups"]  # native_group_norm / group_norm
     attrs = {"groups": int(groups), "eps": float(c.a["eps"]), "has_weight": _is_t(w), "has_bias": _is_t(b)}
     return Emit("group_norm", ins, attrs, n_outputs=1)
 
@@ -1105,7 +1108,7 @@ def _export_error(e: BaseException, label: str) -> WorkloadError:
     """A :class:`WorkloadError` for a torch.export failure: its first lines, the model's source
     line that triggered it (file:line), and torch's suggested fix."""
     lines = [ln.rstrip() for ln in str(e).strip().splitlines()]
-    head = []
+    head: list[str] = []
     for ln in lines:
         if not ln.strip() and head:
             break
@@ -1198,7 +1201,7 @@ def _storage_key(t: torch.Tensor) -> tuple[Any, ...]:
 
 
 def _named_state(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
-    out = list(module.named_parameters(remove_duplicate=False))
+    out: list[tuple[str, torch.Tensor]] = list(module.named_parameters(remove_duplicate=False))
     out += list(module.named_buffers(remove_duplicate=False))
     return out
 
@@ -1360,9 +1363,11 @@ def _convert(
     graph_inputs: list[str] = []
     used_names = set(fx_names)
 
-    def info(n: Node, ir_name: str, kind: str, source: str = "") -> TensorInfo:
+    def info(n: Node, ir_name: str, kind: TensorKind, source: str = "") -> TensorInfo:
         v = n.meta.get("val")
-        return TensorInfo(ir_name, tuple(_shape(v, n)), dtype_name(v.dtype), kind, source)  # type: ignore[arg-type]
+        shape = tuple(_shape(v, n))
+        assert isinstance(v, torch.Tensor)  # _shape raised a WorkloadError otherwise
+        return TensorInfo(ir_name, shape, dtype_name(v.dtype), kind, source)
 
     leaves = [x for x in torch.utils._pytree.tree_leaves(example)]
     user_specs = [s for s in sig.input_specs if s.kind == InputKind.USER_INPUT]
@@ -1370,7 +1375,7 @@ def _convert(
     if len(leaves) == len(user_specs):
         example_by_name = {s.arg.name: v for s, v in zip(user_specs, leaves)}  # type: ignore[union-attr]
 
-    deferred_weights: list[tuple[Node, str, str, str, torch.Tensor]] = []
+    deferred_weights: list[tuple[Node, str, TensorKind, str, torch.Tensor]] = []
     for spec in sig.input_specs:
         pname = getattr(spec.arg, "name", None)
         node = placeholders.get(pname) if pname else None
@@ -1451,15 +1456,15 @@ def _convert(
             if key in alias:
                 alias[n] = alias[key]
             continue  # getitem outputs were named when the producer was converted
-        t = str(n.target)
-        if t in _SKIP:
+        target = str(n.target)
+        if target in _SKIP:
             continue
         ctx = Ctx(n)
-        emit = _CONVERTERS[t](ctx)
+        emit = _CONVERTERS[target](ctx)
         if emit is None:
             continue
-        val = n.meta.get("val")
-        if isinstance(val, (list, tuple)):
+        result = n.meta.get("val")
+        if isinstance(result, (list, tuple)):
             # multi-output op: name outputs after their getitem users
             names: dict[int, str] = {}
             for u in n.users:
@@ -1474,8 +1479,8 @@ def _convert(
                     if u.target is operator.getitem and int(u.args[1]) >= keep and u.users:  # type: ignore[arg-type]
                         raise ctx.error(f"only the first {keep} result(s) are supported; result "
                                         f"{u.args[1]} is used (e.g. pooling indices)")
-                val = val[:keep]
-            for i, v in enumerate(val):
+                result = result[:keep]
+            for i, v in enumerate(result):
                 oname = names.get(i, f"{n.name}.{i}")
                 tensors[oname] = TensorInfo(oname, tuple(_shape(v, n)), dtype_name(v.dtype), "activation")
                 outs.append(oname)
@@ -1484,8 +1489,8 @@ def _convert(
                 if u.target is operator.getitem and (n, int(u.args[1])) in alias:  # type: ignore[arg-type]
                     alias[u] = alias[(n, int(u.args[1]))]  # type: ignore[arg-type]
         else:
-            if not isinstance(val, torch.Tensor):
-                raise ctx.error(f"op result is not a tensor ({type(val).__name__})")
+            if not isinstance(result, torch.Tensor):
+                raise ctx.error(f"op result is not a tensor ({type(result).__name__})")
             tensors[n.name] = info(n, n.name, "activation")
             outs = [n.name]
             alias[n] = n.name
@@ -1502,7 +1507,7 @@ def _convert(
                 outputs=tuple(outs),
                 attrs=attrs,
                 module=_module_path(n),
-                target=t,
+                target=target,
             )
         )
 
@@ -1565,7 +1570,7 @@ def _convert(
     return graph, params, inputs, out_pos
 
 
-class _CallableModule(__import__("types").ModuleType):
+class _CallableModule(_ModuleType):
     """Makes ``accelsim.workload.trace`` callable even when the package attribute is this module
     (the import system binds submodules over same-named package attributes)."""
 

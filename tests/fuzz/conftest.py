@@ -3,6 +3,7 @@ printed at the end of the run (``pytest -m fuzz`` for the long profile)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,9 @@ _COMMON: dict[str, Any] = {
 }
 #: The default run: a handful of derandomized (reproducible) cases per input kind, seconds in all.
 settings.register_profile("quick", max_examples=8, derandomize=True, **_COMMON)
-#: By hand: ``pytest -m fuzz`` (hundreds of random cases per kind).
-settings.register_profile("long", max_examples=250, **_COMMON)
+#: By hand: ``pytest -m fuzz`` (hundreds of random cases per kind; ``ACCELSIM_FUZZ_EXAMPLES=N``
+#: sets how many per kind, 250 by default).
+settings.register_profile("long", max_examples=int(os.environ.get("ACCELSIM_FUZZ_EXAMPLES") or 250), **_COMMON)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -71,6 +71,7 @@ def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
         if not isinstance(node, (dict, list)):
             return doc
     last = path[-1]
+    value = copy.deepcopy(value)  # a drawn value may be a subtree of BASE_ARCH (st.just): never share it
     if isinstance(node, dict):
         node[last] = value
     elif isinstance(node, list) and isinstance(last, int) and last < len(node):
@@ -142,7 +143,7 @@ def _like(original: Any) -> Any:
         return st.one_of(st.just(original), st.sampled_from(
             ["ws", "os", "is", "int8", "int16", "bf16", "fp16", "fp32", "int32", "lpddr4", "hbm2e", "ddr4",
              "45nm", "28nm", "7nm"]))
-    return st.just(original)
+    return st.just(original).map(copy.deepcopy)  # a fresh copy: never a shared subtree of BASE_ARCH
 
 
 GEMMS = st.builds(lambda m, n, k: f"gemm:M={m},N={n},K={k}",
@@ -211,7 +212,8 @@ def graph_docs(draw: Any, base: dict[str, Any]) -> dict[str, Any]:
     """A saved graph JSON with 1..3 edits: shapes, dtypes, names, edges, keys."""
     doc = copy.deepcopy(base)
     for _ in range(draw(st.integers(1, 3))):
-        what = draw(st.sampled_from(["shape", "dim", "dtype", "edge", "drop", "value", "cycle", "format"]))
+        what = draw(st.sampled_from(["shape", "dim", "dtype", "edge", "drop", "value", "cycle", "format",
+                                     "field", "attr", "meta"]))
         tensors = doc.get("tensors") if isinstance(doc.get("tensors"), list) else []
         ops = doc.get("ops") if isinstance(doc.get("ops"), list) else []
         if what in ("shape", "dim", "dtype") and tensors:
@@ -235,6 +237,24 @@ def graph_docs(draw: Any, base: dict[str, Any]) -> dict[str, Any]:
             doc.pop(draw(st.sampled_from(sorted(doc))), None)
         elif what == "format":
             doc["format"] = draw(st.sampled_from(["accelsim.graph/1", "accelsim.graph/99", "", None]))
+        elif what == "field" and (tensors or ops):
+            # a nested field of the wrong type: a list where an object is expected, and so on
+            item = draw(st.sampled_from(tensors + ops))
+            if isinstance(item, dict):
+                item[draw(st.sampled_from(sorted(item) + ["module", "target", "source", "attrs"]))] = draw(VALUES)
+        elif what == "attr" and ops:
+            op = draw(st.sampled_from(ops))
+            if isinstance(op, dict) and isinstance(op.get("attrs"), dict):
+                keys = sorted(op["attrs"]) + ["op", "dim", "groups", "stride", "is_causal", "sub_ops", "k_layout"]
+                op["attrs"][draw(st.sampled_from(keys))] = draw(st.one_of(VALUES, PLAUSIBLE))
+        elif what == "meta":
+            meta = doc.get("meta")
+            if isinstance(meta, dict):
+                key = draw(st.sampled_from(["batch", "tokens", "seq", "kv_len", "kv_cache", "causal_masks",
+                                            "layers", "tied_weights"]))
+                meta[key] = draw(st.one_of(VALUES, PLAUSIBLE, st.builds(
+                    lambda a, b: {"inputs": a, "outputs": b, "layers": 1, "kv_heads": 1, "head_dim": 8, "axis": 2},
+                    NUMBERS, NUMBERS)))
         else:
             key = draw(st.sampled_from(sorted(doc) or ["x"]))
             doc[key] = draw(VALUES)

@@ -1,6 +1,6 @@
 """Fuzzing saved graph JSON: edited shapes and dtypes, dangling and duplicated edges, dropped
-keys, foreign formats. ``run`` must refuse the file naming what is wrong (exit 2) or simulate
-it with sane numbers."""
+keys, foreign formats, wrong-typed nested fields, attributes and meta keys. ``run`` must refuse
+the file naming what is wrong (exit 2) or simulate it with sane numbers."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 import yaml
 from harness import invoke, judge, summarize, survey
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from strategies import graph_docs
 
 from accelsim.cli import main
@@ -20,6 +21,9 @@ from builders import BASE_ARCH
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GEMM_GRAPH = json.loads((DATA / "graphs" / "gemm_M64_N48_K32.json").read_text())
+GPT2_GRAPH = json.loads((DATA / "graphs" / "gpt2-tiny_seq16.json").read_text())
+#: Edited GEMM graphs mostly, and the traced gpt2-tiny (every op kind it has, attributes, meta).
+DOCS = st.one_of(graph_docs(GEMM_GRAPH), graph_docs(GEMM_GRAPH), graph_docs(GPT2_GRAPH))
 
 
 def _one(doc: dict[str, Any]) -> None:
@@ -32,7 +36,7 @@ def _one(doc: dict[str, Any]) -> None:
 
 
 @settings(settings.get_profile("quick"))
-@given(graph_docs(GEMM_GRAPH))
+@given(DOCS)
 def test_graph_fuzz_quick(doc: dict[str, Any]) -> None:
     _one(doc)
 
@@ -40,7 +44,7 @@ def test_graph_fuzz_quick(doc: dict[str, Any]) -> None:
 @pytest.mark.fuzz
 def test_graph_fuzz_long() -> None:
     @settings(settings.get_profile("long"))
-    @given(graph_docs(GEMM_GRAPH))
+    @given(DOCS)
     def case(doc: dict[str, Any]) -> None:
         _one(doc)
 

@@ -119,9 +119,11 @@ def test_gpt2_small_fused_attention_near_its_bounds() -> None:
     key blocks right of the diagonal, so each head executes 128 x 128 x (1 + ... + 8) = 589,824
     scores, 7,077,888 in all; QK^T and P.V take 64 MACs per score each (905,969,664 MACs), and
     a 64-deep (QK^T) or 64-wide (P.V) product fills half of a 128x128 array: 27,648 cycles on
-    four. The vector unit normalises every score (softmax cost per element / lanes).
-    Measured 39,113 cycles, 1.41x (95,516 before the scores moved out of the vector unit's one
-    shared bank; the issue's target of 1.3x is not yet met: see the issue 9 closing note)."""
+    four. The vector unit normalises every score (softmax cost per element / lanes): 26,112.
+    Measured 31,653 cycles, 1.145x (95,516 with the scores on the vector unit's one shared bank,
+    39,113 with raw scores and probabilities on one output slot's three banks, which made the
+    softmax SRAM-bound, 34,852 with the raw scores in the idle input slot under the old issue
+    order). The mapper simulated each issue order alone and kept the fastest (plan.schedule)."""
     pytest.importorskip("torch")
     arch = api.load_arch("datacenter-bf16")
     r = api.run("datacenter-bf16", "gpt2-small", params={"layers": 1}, options=api.RunOptions(energy=False, gpu=None))
@@ -133,4 +135,10 @@ def test_gpt2_small_fused_attention_near_its_bounds() -> None:
     vector_lb = scores * arch.vector.cost("softmax") / arch.vector.lanes
     bound = max(array_lb, vector_lb)
     assert array_lb == 27_648
-    assert bound <= att[0]["cycles"] <= 1.45 * bound, (att[0]["cycles"], array_lb, vector_lb)
+    assert bound <= att[0]["cycles"] <= 1.3 * bound, (att[0]["cycles"], array_lb, vector_lb)
+    plan = next(o for o in r.program.ops if o.kind == "attention").plan
+    tried = plan["schedule_cycles"]
+    assert set(tried) == {"staged", "qk_ahead", "interleaved"}
+    assert tried[plan["schedule"]] == min(tried.values())
+    # the op alone and in the model: the same schedule, within the model's start-up offset
+    assert abs(att[0]["cycles"] - tried[plan["schedule"]]) <= 0.01 * att[0]["cycles"]

@@ -78,4 +78,7 @@ def test_wheel_install_runs_from_anywhere(tmp_path: Path) -> None:
     out = json.loads(_run([exe, "run", "datacenter-bf16", "gpt2-tiny", "--seq", "16", "--json"], work, env).stdout)
     assert out["arch"] == "datacenter-bf16" and out["workload"] == "gpt2-tiny" and out["total_cycles"] > 0
     assert out["gpu"]["latency_s"] > 0  # the packaged GPU profile loaded
+    assert out["schema_version"] == 1
+    # the JSON Schema of result.json ships as package data, and is the one the models generate
+    _run([str(py), "-m", "accelsim.result_schema", "--check"], work, env)
     assert list(work.iterdir()) == []  # nothing written to the working directory

@@ -47,8 +47,16 @@ def test_defaults() -> None:
     assert DEFAULT_METRICS["mac_utilization"] == Tolerance(abs=0.01, direction="higher_is_better")
 
 
+def _check(passed: bool) -> dict[str, object]:
+    row = {"tensor": "linear_1", "op": "linear_1", "module": "fc", "max_abs_err": 0.0 if passed else 2.5,
+           "max_rel_err": 0.0 if passed else 0.5, "bound": 0.0, "passed": passed, "note": ""}
+    return {"passed": passed, "scheme": "int8-exact", "level": "outputs", "tensors": [row],
+            "first_failure": None if passed else row, "vs_fp32": None, "vs_model": None}
+
+
 def test_check_must_pass() -> None:
-    assert _check_problem({"check": {"passed": True}}, requested=True) is None
-    assert "numerics check failed" in str(_check_problem({"check": {"passed": False}}, requested=False))
+    assert _check_problem({"check": _check(True)}, requested=True) is None
+    msg = str(_check_problem({"check": _check(False)}, requested=False))
+    assert "numerics check failed" in msg and "op 'linear_1' (module 'fc'), tensor 'linear_1'" in msg
     assert "no check" in str(_check_problem({}, requested=True))
     assert _check_problem({}, requested=False) is None

@@ -10,8 +10,10 @@ import yaml
 
 from builders import BASE_ARCH
 
-#: A GEMM that takes ~0.1 s to simulate on a 4x4..7x7 array (slow enough to kill mid-sweep).
-SLOW_GEMM = "gemm:M=1024,N=512,K=512"
+#: A GEMM that takes ~0.5 s to map (search) and simulate on a 4x4..7x7 array: slow enough to kill
+#: a sweep mid-way, fast enough for 24 points (1024x512x512 took 1.4-3.4 s a point once the
+#: mapping search checked candidates in SimPy).
+SLOW_GEMM = "gemm:M=4096,N=32,K=32"
 
 
 def write_arch(d: Path, name: str = "tiny.yaml") -> Path:
@@ -46,4 +48,6 @@ def subprocess_env() -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["OMP_NUM_THREADS"] = "1"
+    # the kill tests need points that take time: no mapping-cache hits from earlier tests
+    env["ACCELSIM_NO_CACHE"] = "1"
     return env

@@ -37,6 +37,9 @@ def test_every_named_metric_reads_a_number_from_a_real_result(result: dict) -> N
     ("latency_s", True), ("units.sa0.utilization", True), ("inference.tpot_s", True),
     ("timeline_cycles.memory_stall", True), ("latency", False), ("units", False), ("units.", False),
     ("untis.sa0.utilization", False), ("", False),
+    # paths are checked against result.json's typed description (accelsim/result_schema.py)
+    ("units.sa0.utilizaton", False), ("ops.0.cycles", False), ("latency_s.x", False),
+    ("system.pipeline_bubble", True), ("gpu.inference.tpot_s", True), ("energy.breakdown_j.dram", True),
 ])
 def test_metric_names_are_resolved_in_one_place(name: str, ok: bool) -> None:
     assert (metric_problem(name) is None) is ok
@@ -44,3 +47,11 @@ def test_metric_names_are_resolved_in_one_place(name: str, ok: bool) -> None:
         with pytest.raises(ValueError, match="unknown metric|non-empty"):
             resolve_metric(name)
     assert "did you mean 'latency_s'?" in (metric_problem("latency_") or "")
+
+
+def test_every_named_metric_reads_a_key_the_schema_describes() -> None:
+    from accelsim.result_schema import describes
+
+    for name, m in METRICS.items():
+        if m.paths:  # the first path is today's key; later ones read older results
+            assert describes(m.paths[0]), (name, m.paths[0])

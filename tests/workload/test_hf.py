@@ -66,6 +66,48 @@ FAMILIES: dict[str, tuple[dict, int]] = {
                  patch_size=8),
             # 16 patches + CLS = 17 tokens; patch embedding 16 x d x (3 * 8 * 8); pooler d^2 on CLS
             16 * D * 3 * 64 + NL * (4 * 17 * D * D + 2 * 17 * D * FF + 2 * 17 * 17 * D) + D * D),
+    "mistral": (dict(num_hidden_layers=NL, hidden_size=D, num_attention_heads=H, num_key_value_heads=2,
+                     intermediate_size=FF, vocab_size=V, seq=T),
+                NL * (T * (2 * D * D + 2 * D * 2 * (D // H) + 3 * D * FF) + 2 * T * T * D) + T * D * V),
+    # Gemma: head_dim 16 given (its default is 256), one K/V head (MQA), GeGLU gate/up/down 3 d i
+    "gemma": (dict(num_hidden_layers=NL, hidden_size=D, num_attention_heads=H, num_key_value_heads=1, head_dim=D // H,
+                   intermediate_size=FF, vocab_size=V, seq=T),
+              NL * (T * (2 * D * D + 2 * D * (D // H) + 3 * D * FF) + 2 * T * T * D) + T * D * V),
+    # Phi, GPT-NeoX: q, k, v, dense d^2 each (NeoX: one fused d x 3d), fc1 / fc2 2 d i
+    "phi": (dict(num_hidden_layers=NL, hidden_size=D, num_attention_heads=H, intermediate_size=FF, vocab_size=V,
+                 seq=T),
+            NL * (T * (4 * D * D + 2 * D * FF) + 2 * T * T * D) + T * D * V),
+    "gpt_neox": (dict(num_hidden_layers=NL, hidden_size=D, num_attention_heads=H, intermediate_size=FF,
+                      vocab_size=V, seq=T),
+                 NL * (T * (4 * D * D + 2 * D * FF) + 2 * T * T * D) + T * D * V),
+    # OPT: q, k, v, out_proj d^2, fc1 / fc2 2 d ffn_dim (no project_in/out: word_embed_proj_dim = d)
+    "opt": (dict(num_hidden_layers=NL, hidden_size=D, num_attention_heads=H, ffn_dim=FF, word_embed_proj_dim=D,
+                 vocab_size=V, seq=T),
+            NL * (T * (4 * D * D + 2 * D * FF) + 2 * T * T * D) + T * D * V),
+    # Falcon (multi-query, parallel attention): query_key_value d x (d + 2 head_dim), dense d^2,
+    # dense_h_to_4h / dense_4h_to_h 2 d 4d
+    "falcon": (dict(num_hidden_layers=NL, hidden_size=D, num_attention_heads=H, vocab_size=V, seq=T),
+               NL * (T * (D * (D + 2 * (D // H)) + D * D + 8 * D * D) + 2 * T * T * D) + T * D * V),
+    "roberta": (dict(num_hidden_layers=NL, hidden_size=D, num_attention_heads=H, intermediate_size=FF,
+                     vocab_size=V, seq=T, pad=3),
+                NL * (4 * T * D * D + 2 * T * D * FF + 2 * T * T * D) + D * D),
+    # DistilBERT: as BERT, no pooler
+    "distilbert": (dict(n_layers=NL, dim=D, n_heads=H, hidden_dim=FF, vocab_size=V, seq=T, pad=3),
+                   NL * (4 * T * D * D + 2 * T * D * FF + 2 * T * T * D)),
+    # T5 (inner = num_heads x d_kv = d): as BART (the relative position bias is an addend)
+    "t5": (dict(num_layers=NL, num_decoder_layers=1, d_model=D, d_kv=D // H, num_heads=H, d_ff=FF, vocab_size=V,
+                seq=T, dec_seq=5),
+           NL * (4 * T * D * D + 2 * T * D * FF + 2 * T * T * D)
+           + (4 * 5 * D * D + 2 * 5 * 5 * D) + (2 * 5 * D * D + 2 * T * D * D + 2 * 5 * T * D) + 2 * 5 * D * FF
+           + 5 * D * V),
+    # Whisper base model: conv1 16 mel bins -> d, k 3, over 2 x 8 frames; conv2 d -> d, k 3,
+    # stride 2 (8 positions); the encoder over 8 tokens; a decoder over seq = 5 tokens with
+    # cross-attention to them; no LM head (WhisperModel)
+    "whisper": (dict(encoder_layers=NL, decoder_layers=1, d_model=D, encoder_attention_heads=H,
+                     decoder_attention_heads=H, encoder_ffn_dim=FF, decoder_ffn_dim=FF, vocab_size=V,
+                     max_source_positions=8, num_mel_bins=16, pad_token_id=0, seq=5),
+                16 * D * 16 * 3 + 8 * D * D * 3 + NL * (4 * 8 * D * D + 2 * 8 * D * FF + 2 * 8 * 8 * D)
+                + (4 * 5 * D * D + 2 * 5 * 5 * D) + (2 * 5 * D * D + 2 * 8 * D * D + 2 * 5 * 8 * D) + 2 * 5 * D * FF),
     "mamba": (dict(num_hidden_layers=NL, hidden_size=D, vocab_size=V, state_size=8, seq=4),
               # d_inner = 2d = 128, dt_rank = ceil(d / 16) = 4, conv kernel 4 (depthwise); per layer
               # in_proj d x 2 d_inner, conv d_inner x 4 over T + 3 positions (the library pads by
@@ -96,9 +138,10 @@ def test_family_outputs_are_labelled(family):
     name, _, _, g, _ = family
     labels = g.meta["output_labels"]
     assert len(labels) == len(g.outputs)
-    first = {"bert": "last_hidden_state", "vit": "last_hidden_state"}.get(name, "logits")
+    base = ("bert", "roberta", "distilbert", "vit", "whisper")  # AutoModel: no LM head
+    first = "last_hidden_state" if name in base else "logits"
     assert labels[0] == first
-    if name in ("gpt2", "llama", "qwen2", "bart"):  # use_cache=True: the prefill's KV cache is an output
+    if name not in ("bert", "roberta", "distilbert", "vit", "mamba"):  # use_cache=True: the prefill's KV cache
         assert any(lb.endswith(".key") for lb in labels) and any(lb.endswith(".value") for lb in labels)
 
 
@@ -107,12 +150,18 @@ def test_static_subgraphs_are_folded(family):
     name, _, _, g, _ = family
     folded = g.meta.get("folded", [])
     kinds = {op.kind for op in g.ops}
-    if name in ("llama", "qwen2"):
+    if name in ("llama", "qwen2", "mistral", "gemma", "phi", "gpt_neox", "falcon"):  # RoPE
         targets = {t for f in folded for t in f["targets"]}
         assert {"sin", "cos"} <= targets and not {"sin", "cos"} & kinds
     for f in folded:
         assert g.tensors[f["tensor"]].kind == "const" and g.tensors[f["tensor"]].shape == tuple(f["shape"])
-    assert "cumsum" not in kinds  # the mask builder's packed-sequence check was folded away
+    # the mask builder's packed-sequence check was folded away; RoBERTa's position ids are a
+    # cumsum over the non-pad tokens of input_ids (data, not shapes), which must stay
+    cumsums = [op for op in g.ops if op.kind == "cumsum"]
+    if name == "roberta":
+        assert cumsums and all(op.module.endswith("embeddings") for op in cumsums)
+    else:
+        assert not cumsums
 
 
 def test_replays_the_eager_model_exactly(family):
