@@ -405,7 +405,7 @@ CASES: list[Case] = [
     Case("wav2vec2", f"{MODELS / 'hf_factory.py'}:wav2vec2", {},
          "`benchmarks/models/hf_factory.py:wav2vec2`: Wav2Vec2Model, 2 layers, d 256, 1 s of audio", "file",
          note="the positional conv's weight norm (a parametrization: g * v / norm(v), weights only) is traced "
-              "as an op; `hf:wav2vec2` cannot build its `input_values`"),
+              "as an op (`reduce` with op `norm`); `hf:wav2vec2` builds the same model (seq = audio samples)"),
     # --- plain PyTorch ---
     Case("resnet18", "resnet18", {}, "`resnet18` (shipped workload file, torchvision layout), 224x224", "file",
          note="published: 1.81 G (torchvision's table, whose GFLOPS are MACs)"),

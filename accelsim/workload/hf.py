@@ -312,6 +312,8 @@ def _example_inputs(model: nn.Module, cfg: Any, seq: int, batch: int, dec_seq: i
         mel = int(getattr(cfg, "num_mel_bins", 80))
         frames = 2 * int(getattr(cfg, "max_source_positions", 1500))
         kw["input_features"] = torch.randn(batch, mel, frames, generator=gen).to(dev)
+    elif name == "input_values":  # raw audio (wav2vec2, HuBERT, ...): seq = samples
+        kw["input_values"] = torch.randn(batch, seq, generator=gen).to(dev)
     else:
         raise WorkloadError(f"hf: do not know how to build an example '{name}' input for {type(model).__name__}")
     if getattr(cfg, "is_encoder_decoder", False):

@@ -500,7 +500,8 @@ def _softmax(op: Op, ins: Sequence[TensorInfo]) -> list[OutInfo]:
     return [(ins[0].shape, str(op.attrs.get("dtype") or ins[0].dtype))]
 
 
-_REDUCE_OPS = ("sum", "mean", "max", "min", "amax", "amin", "any", "all", "prod", "argmax", "argmin", "var", "std")
+_REDUCE_OPS = ("sum", "mean", "max", "min", "amax", "amin", "any", "all", "prod", "argmax", "argmin", "var", "std",
+               "norm")
 
 
 def _reduce(op: Op, ins: Sequence[TensorInfo]) -> list[OutInfo]:
@@ -522,7 +523,7 @@ def _reduce(op: Op, ins: Sequence[TensorInfo]) -> list[OutInfo]:
         dt = "bool" if x.dtype != "uint8" else "uint8"
     elif name in ("argmax", "argmin"):
         dt = "int64"
-    elif name in ("mean", "var", "std"):
+    elif name in ("mean", "var", "std", "norm"):
         dt = _float_of(x.dtype)
     else:
         dt = x.dtype

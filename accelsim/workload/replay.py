@@ -317,6 +317,8 @@ def _reduce_more(op: str, t: Tensor, dims: list[int], keep: bool, a: Mapping[str
         return r if dims else torch.prod(t, dtype=dtype)
     if op == "all":
         return torch.all(t, dim=tuple(dims), keepdim=keep) if dims else torch.all(t)
+    if op == "norm":
+        return torch.linalg.vector_norm(t, ord=a.get("ord", 2.0), dim=dims or None, keepdim=keep)
     raise WorkloadError(f"unknown reduce op '{op}'")
 
 

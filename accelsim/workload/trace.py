@@ -920,6 +920,16 @@ register_converter("aten.argmax.default")(_reduce("argmax"))
 register_converter("aten.argmin.default")(_reduce("argmin"))
 
 
+@register_converter("aten.linalg_vector_norm.default")
+def _vector_norm(c: Ctx) -> Emit:
+    """``torch.linalg.vector_norm`` (weight normalisation's ``||v||``, ``F.normalize``): a reduce
+    with ``op="norm"`` and the order ``ord`` (2 unless given; inf / -inf / 0 allowed)."""
+    e = _reduce("norm")(c)
+    o = c.a.get("ord", 2)
+    e.attrs["ord"] = float(o) if not isinstance(o, bool) and isinstance(o, (int, float)) else 2.0
+    return e
+
+
 # -- more indexing ------------------------------------------------------------------------------
 
 

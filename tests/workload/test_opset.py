@@ -51,7 +51,8 @@ class _Rows(nn.Module):
         return (
             x.softmax(-1), x.log_softmax(-1), self.ln(x), self.rms(x), self.gn(x), self.bn(x),
             x.sum((2, 3)), x.mean(-1, keepdim=True), x.amax(1), x.var(-1), x.argmax(-1), x.prod(-1),
-            torch.topk(x, 3, dim=-1).values, x.cumsum(-1),
+            torch.topk(x, 3, dim=-1).values, x.cumsum(-1), torch.linalg.vector_norm(x, dim=(1, 2)),
+            F.normalize(x, dim=-1),
         )
 
 

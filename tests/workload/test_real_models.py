@@ -45,3 +45,15 @@ def test_executed_attention_by_hand(rm) -> None:
     assert full == 1024 * 1024 * 128
     assert rm.executed_attention((1, 1024, 1024, 64, 64, True), 128) * 64 == full * 36
     assert rm.executed_attention((1, 1024, 1024, 64, 64, True), 1024) == full  # one block: whole
+
+
+def test_weight_norm_model_runs_with_the_flop_counter_macs(rm) -> None:
+    """wav2vec2's positional conv recomputes its weight norm (g * v / ||v||) in the forward pass:
+    ``aten.linalg_vector_norm`` traces to a ``reduce`` with op ``norm``; MACs equal torch's
+    FlopCounter (no closed form for this row)."""
+    from accelsim import api
+
+    case = next(c for c in rm.CASES if c.name == "wav2vec2")
+    row = rm.run_case(case, api.load_arch(rm.ARCH))
+    assert row.ok, row.error
+    assert row.flops == row.reported and row.cycles > 0, row.notes
