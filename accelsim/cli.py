@@ -68,7 +68,18 @@ def _disable_cache(ctx: click.Context, param: click.Parameter, value: bool) -> N
         from accelsim.workload import cache as trace_cache
 
         trace_cache.set_enabled(False)
-        os.environ[trace_cache.ENV_DISABLE] = "1"  # sweep workers and other child processes too
+        # sweep workers and other child processes started by this command too; put back when
+        # the command ends, so an in-process caller (the API, tests) is left as it was
+        before = os.environ.get(trace_cache.ENV_DISABLE)
+        os.environ[trace_cache.ENV_DISABLE] = "1"
+
+        def restore() -> None:
+            if before is None:
+                os.environ.pop(trace_cache.ENV_DISABLE, None)
+            else:
+                os.environ[trace_cache.ENV_DISABLE] = before
+
+        ctx.call_on_close(restore)
 
 
 #: ``--no-cache`` for every command that loads workloads (run, sweep, regress): trace and map

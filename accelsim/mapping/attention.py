@@ -218,7 +218,7 @@ def map_attention(m: Mapper, op: Op) -> None:
     n_fl = 2 * (cand.arrays if cand.place == "arrays" else 1)
     sb_need = n_fl * cand.bq * av.S * (acc + e)
     in_resident = sb_need <= res_free
-    skey = (key, cand, in_resident, m.arch.model_dump_json())
+    skey = (key, cand, in_resident, m.sim_digest)  # the trial simulates on the whole arch
     tried_sched = _SCHEDULE.get(skey)
     if tried_sched is None:
         tried_sched = _SCHEDULE[skey] = _try_schedules(m, op, av, shape, cand, est, idx, in_resident)

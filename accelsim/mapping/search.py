@@ -347,7 +347,7 @@ def search_gemm(
             return hit
     disk_key = None
     if persist is not None:
-        from accelsim.mapping import search_cache
+        from accelsim.mapping import search_cache  # lazy: it reads SearchResult from here
 
         disk_key = search_cache.key_for(key, persist)
         hit = search_cache.lookup(disk_key)
@@ -356,7 +356,7 @@ def search_gemm(
             return hit
     cands = list(_candidate_tuples(p, mach, max_tile_m=max_tile_m, tile_n_folds=tile_n_folds,
                                    tile_k_folds=tile_k_folds))
-    shared: dict[tuple[object, ...], dict[object, object]] = {}  # estimate_gemm's memo tables
+    shared: dict[tuple[object, ...], object] = {}  # estimate_gemm's memo tables
     space = len(cands)
     pool = _bounded_pool(p, mach, cands, objective)
     # Branch and bound: evaluate in order of the lower bound; stop once the bound exceeds both
@@ -454,8 +454,6 @@ def search_gemm(
     res = SearchResult(ranked[0][0], ranked[0][1], ranked, space, len(pool), evaluated, verified)
     _remember(key, res)
     if disk_key is not None:
-        from accelsim.mapping import search_cache
-
         search_cache.store(disk_key, res)
     return res
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 import accelsim
 from accelsim.model.gemm_cost import GemmCandidate, GemmEstimate
+from accelsim.workload import cache as trace_cache
 
 __all__ = ["code_digest", "cache_dir", "lookup", "store", "clear", "info", "MAX_FILES"]
 
@@ -48,14 +48,11 @@ _PKG = Path(accelsim.__file__).resolve().parent
 
 def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/accelsim/mappings`` (default ``~/.cache/accelsim/mappings``)."""
-    base = os.environ.get("XDG_CACHE_HOME", "").strip()
-    root = Path(base).expanduser() if base else Path.home() / ".cache"
-    return root / "accelsim" / "mappings"
+    return trace_cache.cache_root() / "mappings"
 
 
 def enabled() -> bool:
-    from accelsim.workload import cache as trace_cache
-
+    """The trace cache's switch (``--no-cache``, ``ACCELSIM_NO_CACHE``) serves both caches."""
     return trace_cache.enabled()
 
 
@@ -81,14 +78,11 @@ def key_for(search_key: tuple[object, ...], sim_digest: str) -> str:
 
 
 def _encode(res: Any) -> dict[str, Any]:
-    def est(e: GemmEstimate) -> dict[str, Any]:
-        return asdict(e)
-
     return {
         "format": FORMAT,
         "best": asdict(res.best),
-        "estimate": est(res.estimate),
-        "ranked": [[asdict(c), est(e)] for c, e in res.ranked],
+        "estimate": asdict(res.estimate),
+        "ranked": [[asdict(c), asdict(e)] for c, e in res.ranked],
         "space": res.space,
         "feasible": res.feasible,
         "evaluated": res.evaluated,
@@ -160,11 +154,7 @@ def store(key: str, res: Any) -> None:
         return
     d = cache_dir()
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_encode(res), f, separators=(",", ":"))
-        os.replace(tmp, d / f"{key}.json")
+        trace_cache.write_atomic(d, f"{key}.json", json.dumps(_encode(res), separators=(",", ":")))
     except OSError:
         return
     _maybe_evict(d)
@@ -208,16 +198,4 @@ def info() -> tuple[Path, int, int]:
 
 def clear() -> tuple[int, int]:
     """Remove every entry; returns (files removed, bytes freed)."""
-    d = cache_dir()
-    n = b = 0
-    if not d.is_dir():
-        return 0, 0
-    for p in list(d.glob("*.json")) + list(d.glob(".*.tmp")):
-        try:
-            size = p.stat().st_size
-            p.unlink()
-        except OSError:
-            continue
-        n += 1
-        b += size
-    return n, b
+    return trace_cache.remove_entries(cache_dir())

@@ -306,7 +306,7 @@ def estimate_gemm(
     p: GemmProblem,
     c: GemmCandidate,
     mach: Machine,
-    shared: dict[tuple[object, ...], dict[Any, Any]] | None = None,
+    shared: dict[tuple[object, ...], Any] | None = None,
 ) -> GemmEstimate:
     """Cost of mapping ``p`` as ``c`` on ``mach``; see the module docstring for the model.
 
@@ -362,10 +362,9 @@ def estimate_gemm(
         return overhead + nbytes / bw_share if nbytes > 0 else 0.0
 
     ukey = ("units", c.order, c.m, c.n, c.mp, c.split, c.arrays)
-    got = shared.get(ukey)
-    if got is None:
-        got = shared[ukey] = {"v": units_of(p, c)}
-    units, outer, inner = got["v"]
+    if ukey not in shared:
+        shared[ukey] = units_of(p, c)
+    units, outer, inner = shared[ukey]
     chunks = deal(len(units), c.arrays)
     kt = ks.count
     a_on = p.a_on_chip

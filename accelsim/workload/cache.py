@@ -57,14 +57,17 @@ from accelsim.workload.ir import Graph
 __all__ = [
     "CacheInfo",
     "cache_dir",
+    "cache_root",
     "clear",
     "enabled",
     "info",
     "key_for",
     "key_inputs",
     "lookup",
+    "remove_entries",
     "set_enabled",
     "store",
+    "write_atomic",
 ]
 
 #: Bump when the layout of a cache file changes (old files then simply miss).
@@ -101,11 +104,53 @@ def enabled() -> bool:
     return os.environ.get(ENV_DISABLE, "").strip().lower() in ("", "0", "false", "no", "off")
 
 
-def cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/accelsim/graphs`` (default ``~/.cache/accelsim/graphs``)."""
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/accelsim`` (default ``~/.cache/accelsim``): the trace cache's
+    ``graphs`` and the mapping cache's ``mappings`` (accelsim/mapping/search_cache.py)."""
     base = os.environ.get("XDG_CACHE_HOME", "").strip()
     root = Path(base).expanduser() if base else Path.home() / ".cache"
-    return root / "accelsim" / "graphs"
+    return root / "accelsim"
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/accelsim/graphs`` (default ``~/.cache/accelsim/graphs``)."""
+    return cache_root() / "graphs"
+
+
+def write_atomic(d: Path, name: str, text: str, prefix: str = ".") -> Path:
+    """Write ``text`` to ``d / name`` through a temporary file in ``d`` renamed into place (a
+    reader never sees half a file); the temporary file is removed if writing fails. Raises
+    OSError (the caller decides whether an unwritable cache matters)."""
+    d.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, d / name)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return d / name
+
+
+def remove_entries(d: Path) -> tuple[int, int]:
+    """Remove every ``*.json`` entry of ``d`` and any temporary file left behind; returns
+    (files removed, bytes freed)."""
+    n = b = 0
+    if not d.is_dir():
+        return 0, 0
+    for p in list(d.glob("*.json")) + list(d.glob(".*.tmp")):
+        try:
+            size = p.stat().st_size
+            p.unlink()
+        except OSError:
+            continue
+        n += 1
+        b += size
+    return n, b
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,21 +480,10 @@ def store(key: str | None, graph: Graph, spec: str, params: Mapping[str, object]
     text = json.dumps(doc, separators=(",", ":"))
     with _lock:
         try:
-            d.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=d)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
-                os.replace(tmp, _entry_path(key))
-                _memo[key] = graph
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            write_atomic(d, _entry_path(key).name, text, prefix=f".{key[:16]}.")
         except OSError:
             return None
+        _memo[key] = graph
     _evict(d, keep=key)
     return _entry_path(key)
 
@@ -529,18 +563,6 @@ def _head_params(head: str) -> dict[str, Any] | None:
 
 def clear() -> tuple[int, int]:
     """Remove every cache entry; returns (files removed, bytes freed)."""
-    d = cache_dir()
-    n = b = 0
     with _lock:
         _memo.clear()
-    if not d.is_dir():
-        return 0, 0
-    for p in list(d.glob("*.json")) + list(d.glob(".*.tmp")):
-        try:
-            size = p.stat().st_size
-            p.unlink()
-        except OSError:
-            continue
-        n += 1
-        b += size
-    return n, b
+    return remove_entries(cache_dir())

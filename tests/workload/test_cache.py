@@ -214,3 +214,31 @@ def test_least_recently_used_entries_are_evicted(tmp_path: Path, cache_home: Pat
     size = paths[0].stat().st_size  # type: ignore[union-attr]
     cache._evict(cache.cache_dir(), keep=f"{2:064x}", max_bytes=2 * size)
     assert [p.is_file() for p in paths] == [True, False, True]  # type: ignore[union-attr]
+
+
+def test_no_cache_reaches_child_processes_and_is_put_back(tmp_path: Path, cache_home: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """--no-cache sets ACCELSIM_NO_CACHE while the command runs (sweep workers inherit it) and
+    restores the caller's environment when it ends."""
+    import os
+
+    from click.testing import CliRunner
+
+    from accelsim.cli import main
+
+    seen: list[str | None] = []
+    monkeypatch.delenv(cache.ENV_DISABLE, raising=False)
+    import accelsim.api as api_mod
+
+    real_sim = api_mod.simulate
+
+    def sim(*a, **k):  # type: ignore[no-untyped-def]
+        seen.append(os.environ.get(cache.ENV_DISABLE))
+        return real_sim(*a, **k)
+
+    monkeypatch.setattr(api_mod, "simulate", sim)
+    r = CliRunner().invoke(main, ["run", "edge-int8", "gemm:M=16,N=16,K=16", "--no-gpu", "-q", "--no-cache"])
+    cache.set_enabled(None)
+    assert r.exit_code == 0, r.output
+    assert seen == ["1"]
+    assert cache.ENV_DISABLE not in os.environ
