@@ -226,6 +226,7 @@ def map_attention(m: Mapper, op: Op) -> None:
             _SCHEDULE.clear()
     schedule = min(tried_sched, key=lambda s_: (tried_sched[s_], SCHEDULES.index(s_))) if tried_sched else SCHEDULES[0]
     _emit(m, op, av, shape, cand, est, idx, in_resident, schedule)
+    probs_at, raw_apart = _score_places(m, shape, cand, in_resident)
     plan = {
         "fused": "attention",
         "place": cand.place,
@@ -236,7 +237,9 @@ def map_attention(m: Mapper, op: Op) -> None:
         "kv_group": shape.kv_group,
         "residency": {"q": "sram" if q_on else "dram", "kv": "sram" if kv_on else "dram",
                       "out": "sram" if out_on else "dram",
-                      "scores": "sram (resident area)" if in_resident else "sram (vector buffers)"},
+                      "scores": {"resident": "sram (resident area)", "slots": "sram (array tile slots)",
+                                 "vector": "sram (vector buffers)"}[probs_at]
+                      + (", raw scores in the input slots" if raw_apart else "")},
         "predicted_cycles": est.cycles,
         "predicted_dram_bytes": est.dram_read + est.dram_write,
         "bound": est.bound,
@@ -255,6 +258,38 @@ def map_attention(m: Mapper, op: Op) -> None:
         m.producer[o] = (idx,)
 
 
+def _score_places(m: Mapper, shape: AttnShape, c: AttnCandidate, in_resident: bool) -> tuple[str, bool]:
+    """Where a unit's probabilities live (``resident``, ``slots``: the array's own output tile
+    slot, or ``vector``: the vector unit's banks) and whether its raw scores have a place of
+    their own (the array's idle input slot); see :func:`_emit`."""
+    mach = m.machine
+    e, acc = m.elem, m.acc
+    n_fl = 2 * (c.arrays if c.place == "arrays" else 1)
+    # Scores of one unit in one of the array's own output tile slots, when the slot holds them
+    # and the P.V output tile: every array then writes and the vector unit
+    # reads its scores at the bandwidth of the array's own banks. The vector unit's buffers (one
+    # or two banks shared by every array) made four arrays' scores take turns on one bank: 3.3x
+    # the estimate for GPT-2 small's attention on datacenter-bf16.
+    slot_bytes = mach.tile_bytes.get(m.p_out, 0) // max(1, n_fl)
+    in_slots = c.place == "arrays" and c.bq * (shape.S * (acc + e) + shape.Dv * acc) <= slot_bytes
+    if in_resident and m.banks.resident()[1] != (0, 0):
+        probs = "resident"
+    else:
+        probs = "slots" if in_slots else "vector"
+    # The raw scores (accumulator precision) in the array's own input tile slot of the unit's
+    # parity when Q is on chip (the slot is then idle: QK^T streams Q from the resident area) and
+    # they fit: QK^T writes them there, the softmax reads them there and writes the probabilities
+    # wherever they live, P.V reads those. Reading and writing the scores on the same banks made
+    # the softmax SRAM-bound (GPT-2 small on datacenter-bf16: an output slot's 3 banks, 196,608 B
+    # per 112-cycle softmax tile; the vector unit busy 34,765 cycles for 26,112 of work; with the
+    # probabilities in the resident area, HF GPT-2 at seq 1024 got 2.5 % slower when the banks
+    # doubled in size and the scores moved there).
+    in_slot_bytes = mach.tile_bytes.get(m.p_in, 0) // max(1, n_fl)
+    raw_apart = (c.place == "arrays" and shape.q_on_chip and m.p_in != m.p_out
+                 and c.bq * shape.S * acc <= in_slot_bytes)
+    return probs, raw_apart
+
+
 def _emit(m: Mapper, op: Op, av: AttentionView, shape: AttnShape, c: AttnCandidate, est: Any, idx: int,
           in_resident: bool, schedule: str = "staged") -> None:
     mach = m.machine
@@ -271,13 +306,7 @@ def _emit(m: Mapper, op: Op, av: AttentionView, shape: AttnShape, c: AttnCandida
     sm_cost = vs.cost("softmax")
     n_fl = 2 * n
 
-    # Scores of one unit in one of the array's own output tile slots, when the slot holds them
-    # and the P.V output tile: every array then writes and the vector unit
-    # reads its scores at the bandwidth of the array's own banks. The vector unit's buffers (one
-    # or two banks shared by every array) made four arrays' scores take turns on one bank: 3.3x
-    # the estimate for GPT-2 small's attention on datacenter-bf16.
-    slot_bytes = mach.tile_bytes.get(m.p_out, 0) // max(1, n_fl)
-    in_slots = c.place == "arrays" and c.bq * (shape.S * (acc + e) + shape.Dv * acc) <= slot_bytes
+    probs_at, raw_apart = _score_places(m, shape, c, in_resident)
 
     def score_buf(ai: int, q0: int) -> tuple[str, tuple[int, int]]:
         """Where a unit's probabilities (and, unless :func:`raw_buf` finds them a place of their
@@ -285,23 +314,13 @@ def _emit(m: Mapper, op: Op, av: AttentionView, shape: AttnShape, c: AttnCandida
         they fit there, else the array's own output tile slot of that parity, else the vector
         unit's banks."""
         par = (q0 // max(1, c.bq)) % 2
-        if in_resident and res_rng != (0, 0):
+        if probs_at == "resident":
             from accelsim.mapping.banks import split
 
             return res_part, split(res_rng, n_fl, 2 * ai + par)
-        if in_slots:
+        if probs_at == "slots":
             return bp.slot("outputs", ai, par, n)
         return bp.vector_slot("outputs", par)
-
-    # The raw scores (accumulator precision) in the array's own input tile slot of the unit's
-    # parity when Q is on chip (the slot is then idle: QK^T streams Q from the resident area) and
-    # they fit: QK^T writes them there, the softmax reads them there and writes the probabilities
-    # to the output slot, P.V reads those. Reading and writing the scores on one slot's banks made
-    # the softmax SRAM-bound (GPT-2 small on datacenter-bf16: 3 banks, 196,608 B per 112-cycle
-    # softmax tile; the vector unit busy 34,765 cycles for 26,112 of work).
-    in_slot_bytes = mach.tile_bytes.get(m.p_in, 0) // max(1, n_fl)
-    raw_apart = (in_slots and not in_resident and shape.q_on_chip and m.p_in != m.p_out
-                 and c.bq * shape.S * acc <= in_slot_bytes)
 
     def raw_buf(ai: int, q0: int) -> tuple[str, tuple[int, int]]:
         if raw_apart:
