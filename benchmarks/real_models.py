@@ -752,17 +752,18 @@ What the table shows:
 * **Runs.** Every family of the issue runs through `hf:` at its library defaults (default
   attention, `use_cache=True`, padding masks), and so do the other families tried, the
   researcher-written CNNs, RNNs and 1-D conv nets and the HF models returned from a factory.
-  Two do not:
+  One does not:
   * Mixtral through `hf:` (its default `grouped_mm` experts path sorts the routed tokens,
     counts them per expert with `histc`, and groups them with data-dependent sizes: nothing
     static to fold, and a grouped GEMM accelsim has no op for). The same model with the
     library's `batched_mm` experts path (`mixtral-batched_mm`) runs, with the right MACs; its
     cycles are those of the code as written, which copies each token's expert weights into a
     new tensor before the batched GEMM.
-  * wav2vec2: its positional convolution's weight norm is a parametrization recomputed in the
-    forward pass (`g * v / ||v||`, from parameters only), which traces to
-    `aten.linalg_vector_norm`, an op the tracer has no converter for; and `hf:wav2vec2` has no
-    example `input_values` (hence the factory).
+  * wav2vec2 failed in the first run of this table: its positional convolution's weight norm
+    is a parametrization recomputed in the forward pass (`g * v / ||v||`, from parameters
+    only), which traces to `aten.linalg_vector_norm`, which had no converter (it is now a
+    `reduce` with op `norm`), and `hf:wav2vec2` could not build its `input_values` (now:
+    `--seq` audio samples).
 * **MACs.** For every model that runs, the closed-form count and torch's FlopCounter agree
   exactly, and accelsim reports exactly that count (ratio 1.0000), except for causal attention
   that spans more than one query block (the default-size GPT-2, Llama, Mistral): there accelsim
